@@ -1,0 +1,108 @@
+"""The embedded engine: regorus in-process, one compiled engine per thread."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hub.policy.bundle import PolicyBundle, load_bundle
+from hub.policy.errors import PolicyEvaluationError, PolicyValidationError
+from hub.policy.interfaces import Decision, decision_from_result
+from hub.policy.rego import (
+    DECISION_RULE,
+    EXPLAIN_RULE,
+    RegoTestResult,
+    engine_message,
+    new_engine,
+    run_tests,
+)
+from hub.policy.threads import discard_thread_engine, thread_engine
+
+_JSON_OPTIONS = orjson.OPT_UTC_Z
+
+
+class EmbeddedPolicyEngine:
+    """Decides with regorus inside the hub process.
+
+    The bundle is read and compiled once, in the constructor (a broken policy raises
+    :class:`PolicyLoadError` there). ``regorus.Engine`` cannot cross threads, so each thread
+    that calls :meth:`decide` lazily gets its own engine built from the same loaded texts and
+    data (see :mod:`hub.policy.threads`); no engine ever leaves the thread that built it.
+    Safe to share between threads and event loops.
+    """
+
+    def __init__(self, policies_dir: Path) -> None:
+        self._init(load_bundle(policies_dir))
+
+    @classmethod
+    def from_bundle(cls, bundle: PolicyBundle) -> EmbeddedPolicyEngine:
+        engine = cls.__new__(cls)
+        engine._init(bundle)
+        return engine
+
+    def _init(self, bundle: PolicyBundle) -> None:
+        self._bundle = bundle
+        self._key = f"embedded:{bundle.revision}:{secrets.token_hex(8)}"
+        self._thread_engine()
+
+    @property
+    def revision(self) -> str:
+        return self._bundle.revision
+
+    @property
+    def bundle(self) -> PolicyBundle:
+        return self._bundle
+
+    def ready(self) -> bool:
+        """True when this thread's engine answers: the empty input must be denied."""
+        try:
+            return not self.decide({}).allow
+        except PolicyEvaluationError:
+            return False
+
+    def validate(self) -> tuple[RegoTestResult, ...]:
+        """Compile the bundle with its Rego unit tests and run them; raise if any fails."""
+        results = run_tests(self._bundle)
+        failed = tuple(result.test.rule for result in results if not result.passed)
+        if failed:
+            raise PolicyValidationError(
+                f"{len(failed)} of {len(results)} Rego tests failed: {', '.join(failed[:5])}",
+                failed,
+            )
+        return results
+
+    def decide(self, policy_input: Mapping[str, Any]) -> Decision:
+        result = self._evaluate(policy_input, DECISION_RULE, as_json=False)
+        return decision_from_result(result, self._bundle.revision)
+
+    def explain(self, policy_input: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The decision plus per-field reasons and the purpose's fair-use caps (JSON types)."""
+        result = self._evaluate(policy_input, EXPLAIN_RULE, as_json=True)
+        if not isinstance(result, Mapping):
+            raise PolicyEvaluationError("policy returned no explanation")
+        return result
+
+    def _evaluate(self, policy_input: Mapping[str, Any], rule: str, *, as_json: bool) -> Any:
+        try:
+            input_json = orjson.dumps(policy_input, option=_JSON_OPTIONS).decode()
+        except TypeError as error:
+            raise PolicyEvaluationError(f"policy input is not JSON: {error}") from error
+        engine = self._thread_engine()
+        try:
+            engine.set_input_json(input_json)
+            if as_json:
+                return orjson.loads(engine.eval_rule_as_json(rule))
+            return engine.eval_rule(rule)
+        except RuntimeError as error:
+            # An evaluation error may leave cached rule state behind: rebuild next time.
+            discard_thread_engine(self._key)
+            raise PolicyEvaluationError(
+                f"policy evaluation failed: {engine_message(error)}"
+            ) from error
+
+    def _thread_engine(self) -> Any:
+        return thread_engine(self._key, lambda: new_engine(self._bundle))

@@ -1,0 +1,90 @@
+"""The regorus side: building engines from a bundle and running the Rego unit tests.
+
+``regorus.Engine`` is unsendable: using (or cloning) it from a thread other than the one that
+created it raises ``pyo3_runtime.PanicException``, a ``BaseException``. Engines built here must
+stay on the thread that called :func:`new_engine`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import regorus
+
+from hub.policy.bundle import PolicyBundle, PolicyModule
+from hub.policy.errors import PolicyLoadError
+
+DECISION_RULE = "data.tollhouse.release.decision"
+EXPLAIN_RULE = "data.tollhouse.explain.explanation"
+
+_PACKAGE = re.compile(r"^package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+_TEST_RULE = re.compile(r"^(test_\w+)\b", re.MULTILINE)
+
+
+def engine_message(error: BaseException) -> str:
+    """regorus errors end with a Rust backtrace; keep the part a human reads."""
+    return str(error).split("Stack backtrace:", 1)[0].strip()
+
+
+def new_engine(bundle: PolicyBundle, *, with_tests: bool = False) -> Any:
+    """A regorus engine holding the bundle's modules and data (and tests, if asked)."""
+    engine = regorus.Engine()
+    modules = bundle.modules + (bundle.tests if with_tests else ())
+    try:
+        for module in modules:
+            engine.add_policy(module.path, module.text)
+        engine.add_data_json(bundle.data_json())
+    except RuntimeError as error:
+        raise PolicyLoadError(f"policy does not compile: {engine_message(error)}") from error
+    return engine
+
+
+@dataclass(frozen=True)
+class RegoTest:
+    """One ``test_*`` rule: its full rule path and the file that defines it."""
+
+    rule: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RegoTestResult:
+    test: RegoTest
+    passed: bool
+    error: str | None = None
+
+
+def discover_tests(bundle: PolicyBundle) -> tuple[RegoTest, ...]:
+    """Every ``test_*`` rule in the bundle's ``*_test.rego`` files, in file order."""
+    found: dict[str, RegoTest] = {}
+    for module in bundle.tests:
+        found.update((test.rule, test) for test in _tests_in(module))
+    return tuple(found.values())
+
+
+def _tests_in(module: PolicyModule) -> list[RegoTest]:
+    package = _PACKAGE.search(module.text)
+    if package is None:
+        raise PolicyLoadError(f"{module.path}: no package declaration")
+    return [
+        RegoTest(rule=f"data.{package.group(1)}.{name}", path=module.path)
+        for name in dict.fromkeys(_TEST_RULE.findall(module.text))
+    ]
+
+
+def run_test(engine: Any, test: RegoTest) -> RegoTestResult:
+    """Evaluate one test rule on an engine built ``with_tests=True``; true means passed."""
+    try:
+        value = engine.eval_rule(test.rule)
+    except RuntimeError as error:
+        return RegoTestResult(test, passed=False, error=engine_message(error))
+    return RegoTestResult(test, passed=value is True)
+
+
+def run_tests(bundle: PolicyBundle) -> tuple[RegoTestResult, ...]:
+    """Compile the bundle with its tests and run every test rule, each on a fresh clone
+    (an evaluation error can leave an engine's rule cache dirty for the next query)."""
+    engine = new_engine(bundle, with_tests=True)
+    return tuple(run_test(engine.clone(), test) for test in discover_tests(bundle))
