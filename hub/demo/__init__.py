@@ -1,0 +1,1 @@
+"""The demo ecosystem: a deterministic, synthetic population of consumers, cars and contracts."""
