@@ -7,7 +7,7 @@ only when no data key is wrapped under it any more.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,11 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from hub.crypto.service import RewrapProgress
 
+if TYPE_CHECKING:
+    from hub.runtime import Runtime
+
 app = typer.Typer(help="Field-protection keys.", no_args_is_help=True)
 console = Console()
 
 
-def _runtime():  # type: ignore[no-untyped-def]
+def _runtime() -> Runtime:
     from hub.runtime import Runtime
     from hub.settings import get_settings
 
@@ -39,7 +42,8 @@ def rotate() -> None:
     """Add a new KEK version and make it current; new data keys are wrapped under it."""
     runtime = _runtime()
     version = runtime.protector.rotate_kek()
-    console.print(f"[green]KEK version {version} is now current[/green]; run `tollhouse keys rewrap`")
+    console.print(f"[green]KEK version {version} is now current[/green]")
+    console.print("re-wrap the data keys under it: `tollhouse keys rewrap`")
 
 
 @app.command()

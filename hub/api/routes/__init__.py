@@ -1,0 +1,1 @@
+"""Routers, mounted in one place (``hub.app``)."""

@@ -1,0 +1,110 @@
+"""Explain decisions and reload the policies (regulators and the operator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hub.api.deps import Administrator, Auditor, RequestIdDep, RuntimeDep, SessionDep
+from hub.errors import ValidationFailedError
+from hub.policy import PolicyLoadError, PolicyStore, ReloadOutcome
+from hub.release.explain import explain_release
+from hub.store.base import utcnow
+
+router = APIRouter(tags=["decisions"])
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"agreement_id": "agr_...", "subject": {"id_number": "11010519491231002X"}}
+            ]
+        },
+    )
+
+    agreement_id: str = Field(max_length=64)
+    subject: dict[str, str] = Field(
+        description="At least one of id_number, mobile, vin: how the subject is found."
+    )
+
+    @model_validator(mode="after")
+    def _known_identifiers(self) -> ExplainRequest:
+        unknown = set(self.subject) - {"id_number", "mobile", "vin"}
+        if unknown or not self.subject:
+            raise ValueError("subject needs id_number, mobile or vin, and nothing else")
+        return self
+
+
+class ReloadResponse(BaseModel):
+    changed: bool
+    revision: str
+    previous_revision: str
+    tests_run: int
+
+
+@router.post(
+    "/v1/decisions/explain",
+    summary="Explain the decision for one subject under one agreement",
+    description=(
+        "Shows the policy input, the decision, each field's obligation and the rule behind it, "
+        "without decrypting or releasing any data. Logged in the audit log."
+    ),
+)
+def explain(
+    body: ExplainRequest,
+    caller: Auditor,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request_id: RequestIdDep,
+) -> dict[str, Any]:
+    return explain_release(
+        session,
+        explainer=runtime.explainer,
+        protector=runtime.protector,
+        agreement_id=body.agreement_id,
+        identifiers=body.subject,
+        asked_by=caller.partner_id,
+        request_id=request_id,
+        now=utcnow(),
+    )
+
+
+def _try_reload(store: PolicyStore) -> tuple[ReloadOutcome | None, str]:
+    """Reload, keeping any failure inside this thread.
+
+    A failed candidate engine is referenced from the exception's traceback; regorus engines
+    must be dropped on the thread that made them, so the exception must not travel (nor be
+    chained) to another thread.
+    """
+    try:
+        return store.reload(), ""
+    except PolicyLoadError as exc:
+        return None, str(exc)
+
+
+@router.post(
+    "/v1/policy/reload",
+    response_model=ReloadResponse,
+    summary="Reload the policies from disk (validated first)",
+    description=(
+        "Compiles the policies and runs their Rego unit tests; only if all pass are they "
+        "swapped in. A broken policy never replaces a working one (422, old revision kept)."
+    ),
+)
+def reload_policies(caller: Administrator, runtime: RuntimeDep) -> ReloadResponse:
+    store = runtime.explainer
+    if not isinstance(store, PolicyStore):
+        raise ValidationFailedError("Policies on an OPA server are reloaded by pushing a bundle.")
+    outcome, failure = _try_reload(store)
+    if outcome is None:
+        raise ValidationFailedError(f"The new policies were refused: {failure}")
+    return ReloadResponse(
+        changed=outcome.changed,
+        revision=outcome.revision,
+        previous_revision=outcome.previous_revision,
+        tests_run=outcome.tests_run,
+    )

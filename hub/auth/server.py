@@ -1,0 +1,336 @@
+"""The OAuth 2.0 token endpoint: Authlib's generic server wired to the hub's partner registry.
+
+Only the client-credentials grant exists (partners are machines). Clients authenticate with
+``client_secret_basic`` or ``private_key_jwt`` (RFC 7523); assertion ids are single-use across
+every hub process because they are stored in the database. Access tokens are RFC 9068 JWTs
+(``typ: at+jwt``) signed with the hub's Ed25519 key.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from authlib.oauth2 import rfc6749
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    ClientMixin,
+    InvalidClientError,
+    OAuth2Request,
+)
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.auth.keys import SIGNING_ALG, SigningKeys
+from hub.auth.models import UsedAssertion
+from hub.auth.secrets import client_secret_matches
+from hub.registry import service as registry
+from hub.registry.jwks import JwksFetcher, PartnerKeyResolver
+
+#: Asymmetric algorithms accepted for client assertions (FAPI 2.0 set).
+ASSERTION_ALGORITHMS = ["Ed25519", "EdDSA", "ES256", "PS256"]
+MAX_ASSERTION_IAT_SKEW_SECONDS = 60
+MAX_ASSERTION_LIFETIME_SECONDS = 300
+log = logging.getLogger("tollhouse.auth")
+
+
+@dataclass(frozen=True)
+class PartnerClient(ClientMixin):  # type: ignore[misc]
+    """A detached view of a partner's OAuth client, safe to use outside its session."""
+
+    partner_id: str
+    client_id: str
+    # --- registry (issue 9): every live secret (rotation grace), keys by URL, token epoch ---
+    secret_hashes: tuple[str, ...]
+    jwks: Mapping[str, Any] | None
+    scopes: tuple[str, ...]
+    role: str
+    jwks_uri: str | None = None
+    jwks_fetched_at: datetime | None = None
+    token_epoch: int = 0
+    #: The ``kid`` the client assertion names (set while authenticating with it).
+    assertion_kid: str | None = None
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return " ".join(self.scopes)
+        return " ".join(s for s in scope.split() if s in self.scopes)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        matches = [client_secret_matches(client_secret, h) for h in self.secret_hashes]
+        return any(matches)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if method == "client_secret_basic":
+            return bool(self.secret_hashes)
+        if method == "private_key_jwt":
+            return bool(self.jwks or self.jwks_uri)
+        return False
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+class _FormRequest(OAuth2Request):  # type: ignore[misc]
+    def __init__(
+        self, method: str, uri: str, headers: Mapping[str, str], form: dict[str, str]
+    ) -> None:
+        super().__init__(method=method, uri=uri, headers=headers)
+        self._form = form
+        self.payload = BasicOAuth2Payload(form)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """What the HTTP layer hands the token endpoint: the request as plain data."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    form: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    status: int
+    body: dict[str, Any]
+    headers: list[tuple[str, str]]
+
+
+class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, server: HubAuthorizationServer) -> None:
+        super().__init__(validate_jti=True, leeway=30)
+        self._server = server
+
+    def get_audiences(self) -> list[str]:
+        return [self._server.token_endpoint, self._server.issuer]
+
+    def __call__(self, query_client: Any, request: OAuth2Request) -> Any:
+        # The assertion's kid travels with the client so that a JWKS URL is refetched when
+        # the partner has rotated to a key the hub has not seen yet.
+        kid: str | None = None
+        assertion = request.form.get("client_assertion")
+        if isinstance(assertion, str):
+            try:
+                header = jws.extract_compact(assertion.encode()).headers()
+                kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+            except (JoseError, ValueError, TypeError):
+                kid = None
+
+        def query(client_id: str) -> PartnerClient | None:
+            client: PartnerClient | None = query_client(client_id)
+            return replace(client, assertion_kid=kid) if client is not None else None
+
+        return super().__call__(query, request)
+
+    def resolve_client_public_key(self, client: PartnerClient) -> KeySet:
+        try:
+            keys = self._server.key_resolver.document(
+                partner_id=client.partner_id,
+                jwks=client.jwks,
+                jwks_uri=client.jwks_uri,
+                fetched_at=client.jwks_fetched_at,
+                wanted_kid=client.assertion_kid,
+            )
+            document: Any = dict(keys or {"keys": []})
+            return KeySet.import_key_set(document)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise InvalidClientError(
+                description="The client's registered keys are unusable."
+            ) from exc
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise InvalidClientError(description="Invalid client assertion.") from exc
+        claims = token.claims
+        now = time.time()
+        iat = claims.get("iat")
+        if iat is not None and (
+            not isinstance(iat, int | float) or iat > now + MAX_ASSERTION_IAT_SKEW_SECONDS
+        ):
+            raise InvalidClientError(description="Assertion 'iat' is in the future.")
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp - now > MAX_ASSERTION_LIFETIME_SECONDS + 60:
+            raise InvalidClientError(description="Assertion lives too long.")
+        if not isinstance(claims.get("aud"), str):
+            raise InvalidClientError(description="Assertion 'aud' must be a single string.")
+        self.verify_claims(claims)
+        return claims
+
+    def validate_jti(self, claims: Mapping[str, Any], jti: Any) -> bool:
+        if not isinstance(jti, str) or not jti or len(jti) > 200:
+            return False
+        return self._server.remember_assertion(str(claims["sub"]), jti, claims.get("exp"))
+
+
+class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
+
+
+class _AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
+    """RFC 9068 access tokens for the client-credentials grant, signed with Ed25519.
+
+    Authlib's generator signs without naming the algorithm, which joserfc refuses for Ed25519,
+    so the claims are built here (the same ones Authlib would set) and signed explicitly.
+    """
+
+    def __init__(self, server: HubAuthorizationServer, ttl_seconds: int) -> None:
+        super().__init__(
+            issuer=server.issuer, alg=SIGNING_ALG, expires_generator=lambda *_: ttl_seconds
+        )
+        self._server = server
+        self._ttl = ttl_seconds
+
+    def access_token_generator(
+        self, client: PartnerClient, grant_type: str, user: Any, scope: str
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": client.client_id,
+            "aud": self._server.issuer,
+            "client_id": client.client_id,
+            "iat": now,
+            "exp": now + self._ttl,
+            "jti": secrets.token_urlsafe(16),
+            "scope": scope,
+            "partner_id": client.partner_id,
+            "role": client.role,
+            "epoch": client.token_epoch,
+        }
+        header = {"alg": SIGNING_ALG, "typ": "at+jwt", "kid": self._server.signing_keys.kid}
+        token: str = jwt.encode(
+            header, claims, self._server.signing_keys.private_key, algorithms=[SIGNING_ALG]
+        )
+        return token
+
+
+class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    """Authlib's authorization server bound to the partner table. Synchronous: run in a thread."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: sessionmaker[Session],
+        signing_keys: SigningKeys,
+        issuer: str,
+        token_ttl_seconds: int,
+        scopes_supported: list[str],
+        jwks_fetcher: JwksFetcher | None = None,
+    ) -> None:
+        super().__init__(scopes_supported=scopes_supported)
+        self.session_factory = session_factory
+        self.key_resolver = PartnerKeyResolver(
+            session_factory=session_factory, fetcher=jwks_fetcher or JwksFetcher()
+        )
+        self.signing_keys = signing_keys
+        self.issuer = issuer.rstrip("/")
+        self.token_endpoint = self.issuer + "/oauth/token"
+        self.register_grant(_ClientCredentials)
+        self.register_client_auth_method("private_key_jwt", _PrivateKeyJWT(self))
+        self.register_token_generator("default", _AccessTokenGenerator(self, token_ttl_seconds))
+
+    @property
+    def jwks_fetcher(self) -> JwksFetcher:
+        return self.key_resolver.fetcher
+
+    @jwks_fetcher.setter
+    def jwks_fetcher(self, fetcher: JwksFetcher) -> None:
+        self.key_resolver.fetcher = fetcher
+
+    def query_client(self, client_id: str) -> PartnerClient | None:
+        with self.session_factory() as session:
+            view = registry.active_client(session, client_id=client_id)
+            if view is None:
+                return None
+            return PartnerClient(
+                partner_id=view.partner_id,
+                client_id=view.client_id,
+                secret_hashes=view.secret_hashes,
+                jwks=view.jwks,
+                scopes=view.scopes,
+                role=view.role,
+                jwks_uri=view.jwks_uri,
+                jwks_fetched_at=view.jwks_fetched_at,
+                token_epoch=view.token_epoch,
+            )
+
+    def remember_assertion(self, client_id: str, jti: str, exp: Any) -> bool:
+        """Store the assertion id; False if it was used before (by any process)."""
+        expires = datetime.fromtimestamp(
+            float(exp) if isinstance(exp, int | float) else time.time() + 600, UTC
+        )
+        with self.session_factory() as session:
+            session.add(UsedAssertion(client_id=client_id, jti=jti, expires_at=expires))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+        return True
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Access tokens are self-contained JWTs; nothing to store."""
+
+    def create_oauth2_request(self, request: TokenRequest) -> OAuth2Request:
+        return _FormRequest(request.method, request.url, request.headers, request.form)
+
+    def create_json_request(self, request: Any) -> Any:
+        raise NotImplementedError("the hub exposes no JSON OAuth endpoints")
+
+    def handle_response(
+        self, status: int, body: dict[str, Any], headers: list[tuple[str, str]]
+    ) -> TokenResponse:
+        return TokenResponse(status=status, body=body, headers=headers)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Authlib announces events (client authenticated, token revoked); the hub has no hooks."""
+
+    def issue_token(self, request: TokenRequest) -> TokenResponse:
+        try:
+            response: TokenResponse = self.create_token_response(request)
+        except (ValueError, TypeError, JoseError) as exc:
+            # Key and algorithm problems surface as plain exceptions in Authlib; they are the
+            # client's fault, never a server error.
+            log.info("token request refused: %s", type(exc).__name__, exc_info=exc)
+            error = rfc6749.InvalidClientError(description="Client authentication failed.")
+            return TokenResponse(
+                status=error.status_code, body=dict(error.get_body()), headers=error.get_headers()
+            )
+        return response

@@ -1,0 +1,1 @@
+"""Data subjects and the records providers publish about them (encrypted at rest)."""

@@ -1,0 +1,1 @@
+"""The release pipeline: consent -> policy -> field protection -> egress guard -> audit."""

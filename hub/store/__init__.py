@@ -1,0 +1,1 @@
+"""Storage: the declarative base, engine and session handling, and Alembic migrations."""

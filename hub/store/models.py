@@ -1,0 +1,22 @@
+"""Imports every model module so that ``Base.metadata`` describes the whole database."""
+
+from __future__ import annotations
+
+import consent.models
+import hub.audit.models
+import hub.auth.models
+import hub.crypto.models
+import hub.records.models
+import hub.registry.models
+from hub.store.base import Base
+
+MODEL_MODULES = (
+    consent.models,
+    hub.audit.models,
+    hub.auth.models,
+    hub.crypto.models,
+    hub.records.models,
+    hub.registry.models,
+)
+
+metadata = Base.metadata

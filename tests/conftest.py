@@ -1,0 +1,75 @@
+"""Shared fixtures: one seeded template database per test process, a fresh copy per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.demo.ecosystem import seed_demo
+from hub.runtime import Runtime
+from hub.settings import PROJECT_ROOT, Settings
+from hub.store.db import unit_of_work
+from hub.store.migrate import upgrade
+from tests.support.databases import TestDatabases
+from tests.support.hub import TEST_ISSUER, HubEnv, build_env
+
+TEST_CONSUMERS = 60
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    dbs = TestDatabases(tmp_path_factory.mktemp("db"))
+    yield dbs
+    dbs.drop_all()
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        issuer=TEST_ISSUER,
+        policies_dir=overrides.pop("policies_dir", PROJECT_ROOT / "policies"),
+        demo_consumers=TEST_CONSUMERS,
+        # The test population is small; production keeps the default floor of 10.
+        statistics_min_k=overrides.pop("statistics_min_k", 3),
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def seeded_template(
+    databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str, dict[str, Any]]:
+    """Migrate and seed the demo ecosystem once per test process; return its data dir, its
+    database URL (to clone, never to use) and the demo credentials."""
+    data_dir = tmp_path_factory.mktemp("hubdata")
+    url = databases.new("template")
+    settings = make_settings(data_dir, url)
+    upgrade(url)
+    runtime = Runtime.build(settings)
+    with unit_of_work(runtime.session_factory) as session:
+        summary = seed_demo(
+            session,
+            protector=runtime.protector,
+            policies_dir=settings.policies_dir,
+            seed=settings.demo_seed,
+            consumers=TEST_CONSUMERS,
+        )
+    runtime.engine.dispose()
+    return data_dir, url, summary.credentials
+
+
+@pytest.fixture(scope="module")
+def hub(
+    seeded_template: tuple[Path, str, dict[str, Any]], databases: TestDatabases
+) -> Iterator[HubEnv]:
+    """A seeded hub of this test module's own: changes never leak into other modules."""
+    data_dir, template_url, credentials = seeded_template
+    settings = make_settings(data_dir, databases.clone(template_url))
+    env = build_env(settings, credentials)
+    with env.client:
+        yield env
+    env.runtime.engine.dispose()
