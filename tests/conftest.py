@@ -57,6 +57,7 @@ def seeded_template(
             policies_dir=settings.policies_dir,
             seed=settings.demo_seed,
             consumers=TEST_CONSUMERS,
+            receipts=runtime.consents.signer,
         )
     runtime.engine.dispose()
     return data_dir, url, summary.credentials
