@@ -226,6 +226,7 @@ def publish_records(
             created += 1
         else:
             stored.version = record.version
+            stored.schema_version = dataset.schema_version
             stored.subject_id = subject_id
             stored.content_digest = digest
             stored.sealed = sealed

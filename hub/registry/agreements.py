@@ -254,10 +254,28 @@ def agreements_of_partner(session: Session, *, partner_id: str) -> Sequence[Agre
 
 
 def agreement_for_recipient(session: Session, *, agreement_id: str, partner_id: str) -> Agreement:
-    """The agreement if the partner is its recipient; otherwise exactly as if it did not exist."""
+    """The agreement if the partner is its recipient; otherwise exactly as if it did not exist.
+
+    An accepted agreement whose start date has come is activated here (in the caller's
+    transaction, under a row lock) if the sweep has not done it yet, so that the policies see
+    it active from its start date.
+    """
     agreement = session.get(Agreement, agreement_id)
     if agreement is None or agreement.recipient_id != partner_id:
         raise AgreementNotFoundError()
+    now = utcnow()
+    if agreement.status == AgreementStatus.ACCEPTED and agreement.valid_from <= now:
+        agreement = session.scalars(
+            select(Agreement)
+            .where(Agreement.id == agreement_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        if agreement.status == AgreementStatus.ACCEPTED and now < agreement.valid_until:
+            _append(
+                session, agreement, event="activated", to_status=AgreementStatus.ACTIVE,
+                actor=Actor.system(), party=SYSTEM, reason="start date reached", now=now,
+            )  # fmt: skip
     return agreement
 
 

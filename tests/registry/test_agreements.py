@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.registry import service as registry
-from hub.registry.models import AgreementEvent, AppendOnlyError
+from hub.registry.models import Agreement, AgreementEvent, AppendOnlyError
 from hub.store.base import utcnow
 from tests.registry.support import admin, proposal
 from tests.support.hub import HubEnv
@@ -297,3 +297,25 @@ def test_regulators_list_overdue_deletion_attestations(hub: HubEnv) -> None:
     assert listed.status_code == 200
     forbidden = hub.client.get("/v1/agreements/attestations-due", headers=hub.auth(LENDER))
     assert forbidden.status_code == 403
+
+
+def test_an_accepted_agreement_is_activated_on_its_start_date_at_the_first_pull(
+    hub: HubEnv,
+) -> None:
+    start = utcnow() + timedelta(days=3)
+    agreement = propose(
+        hub, LENDER, proposal(SALES, "credit_assessment", ["vin"], valid_from=start.isoformat())
+    )
+    post(hub, DEALER, f"/v1/agreements/{agreement['id']}/acceptance")
+    with hub.session() as session:  # time passes: the start date comes
+        row = session.get(Agreement, agreement["id"])
+        assert row is not None and row.status == "accepted"
+        row.valid_from = utcnow() - timedelta(seconds=1)
+        session.commit()
+    url = f"/v1/agreements/{agreement['id']}/records"
+    page = hub.client.get(url, params={"limit": 5}, headers=hub.auth(LENDER))
+    assert page.status_code == 200, page.text
+    events = history(hub, LENDER, agreement["id"])
+    assert [(e["event"], e["actor"]) for e in events][-1] == ("activated", "system")
+    assert hub.client.get(url, params={"limit": 5}, headers=hub.auth(LENDER)).status_code == 200
+    assert len(history(hub, LENDER, agreement["id"])) == len(events)

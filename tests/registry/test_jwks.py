@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,9 +17,10 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from hub.registry.errors import JwksFetchError, UnsafeUrlError
-from hub.registry.jwks import JwksFetcher
+from hub.registry.jwks import JwksFetcher, PartnerKeyResolver
 from hub.registry.netguard import check_url
 from hub.registry.settings import RegistrySettings
+from hub.store.base import utcnow
 from tests.registry.support import admin, new_partner
 from tests.support.hub import TEST_ISSUER, HubEnv
 
@@ -203,3 +205,50 @@ def test_fetch_checks_the_address_again(keyserver: KeyServer) -> None:
     fetcher = JwksFetcher(RegistrySettings(allow_private_networks=False))
     with pytest.raises(UnsafeUrlError):
         fetcher.fetch(keyserver.url + "/jwks.json")
+
+
+class _CountingFetcher(JwksFetcher):
+    def __init__(self, document: dict[str, Any], *, fail: bool = False) -> None:
+        super().__init__(RegistrySettings(jwks_cache_seconds=300, jwks_min_refresh_seconds=30))
+        self.document, self.fail = document, fail
+
+    def fetch(self, url: str) -> dict[str, Any]:
+        self.fetches += 1
+        if self.fail:
+            raise JwksFetchError("down")
+        return self.document
+
+
+@pytest.mark.parametrize(
+    ("age", "kid", "fetches"),
+    [
+        (10, None, 0),  # fresh cache
+        (400, None, 1),  # stale: refetched
+        (10, "new", 0),  # unknown kid, but refetched moments ago
+        (40, "new", 1),  # unknown kid: refetched
+        (40, "old", 0),  # known kid
+    ],
+)
+def test_cache_and_refresh_rules(hub: HubEnv, age: int, kid: str | None, fetches: int) -> None:
+    cached = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "A" * 43, "kid": "old"}]}
+    fresh = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "B" * 43, "kid": "new"}]}
+    fetcher = _CountingFetcher(fresh)
+    resolver = PartnerKeyResolver(session_factory=hub.runtime.session_factory, fetcher=fetcher)
+    now = utcnow()
+    document = resolver.document(
+        partner_id="ptn_missing", jwks=cached, jwks_uri="https://keys.example/j",
+        fetched_at=now - timedelta(seconds=age), wanted_kid=kid, now=now,
+    )  # fmt: skip
+    assert fetcher.fetches == fetches
+    assert document == (fresh if fetches else cached)
+
+
+def test_a_failed_refresh_keeps_the_last_good_keys(hub: HubEnv) -> None:
+    cached = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "A" * 43, "kid": "old"}]}
+    fetcher = _CountingFetcher(cached, fail=True)
+    resolver = PartnerKeyResolver(session_factory=hub.runtime.session_factory, fetcher=fetcher)
+    document = resolver.document(
+        partner_id="ptn_missing", jwks=cached, jwks_uri="https://keys.example/j",
+        fetched_at=None, wanted_kid="old",
+    )  # fmt: skip
+    assert fetcher.fetches == 1 and document == cached

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:32:23.225168
+Create Date: 2026-11-25 21:57:02.403240
 """
 
 from __future__ import annotations
@@ -73,6 +73,12 @@ def upgrade() -> None:
             "ix_audit_events_partner_created", ["partner_id", "created_at"], unique=False
         )
 
+    op.create_table(
+        "audit_tree_blocks",
+        sa.Column("block", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("root_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("block", name=op.f("pk_audit_tree_blocks")),
+    )
     op.create_table(
         "data_subjects",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -677,6 +683,7 @@ def downgrade() -> None:
     op.drop_table("subject_keys")
     op.drop_table("partners")
     op.drop_table("data_subjects")
+    op.drop_table("audit_tree_blocks")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_partner_created")
         batch_op.drop_index("ix_audit_events_kind_created")
