@@ -53,6 +53,7 @@ from hub.audit.models import (
     AuditEventSubject,
     Cosignature,
     SignedTreeHead,
+    TreeBlock,
 )
 from hub.audit.service import (
     AppendedEvent,
@@ -95,6 +96,7 @@ __all__ = [
     "SignedTreeHead",
     "SplitViewError",
     "StoredCosignature",
+    "TreeBlock",
     "TreeHead",
     "UnknownTreeHeadError",
     "VerifyReport",
