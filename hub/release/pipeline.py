@@ -25,7 +25,7 @@ from hub.auth.tokens import AuthenticatedPartner
 from hub.crypto import FieldProtector
 from hub.deid.guard import EgressGuard, entities_for_categories
 from hub.errors import NotFoundError
-from hub.policy import Decision, PolicyEngine
+from hub.policy import Decision, PolicyEngine, canonical_digest
 from hub.records.models import DataSubject, Record
 from hub.registry import service as registry
 from hub.registry.errors import AgreementInactiveError, AgreementNotFoundError
@@ -55,6 +55,9 @@ class _DecisionGroup:
     withheld_keys: list[str] = field(default_factory=list)
     subjects: set[str] = field(default_factory=set)
     free_text: list[tuple[ReleasedRecord, str]] = field(default_factory=list)
+    #: Fields the decision released that could not leave (no recipient encryption key).
+    undelivered: set[str] = field(default_factory=set)
+    input_digest: str = ""
     guard_findings: dict[str, int] = field(default_factory=dict)
 
 
@@ -247,8 +250,11 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
 
     groups: dict[str, _DecisionGroup] = {}
     decided: dict[tuple[object, ...], _DecisionGroup] = {}
-    free_text_fields = [n for n, c in dataset.field_categories.items() if c == FREE_TEXT]
+    categories = dataset.field_categories  # a property that builds a dict: once per page
+    free_text_fields = [n for n, c in categories.items() if c == FREE_TEXT]
     gates.protector.preload(session, subject_ids)
+    # (recipient's, audit's) pseudonym per subject: two HMACs per subject, not per record
+    pseudonyms: dict[str, tuple[str, str]] = {}
     recipient: Partner | None = None
     items: list[ReleasedRecord] = []
     encrypted: dict[str, list[str]] = {}
@@ -270,13 +276,22 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             group = groups.setdefault(
                 decision.decision_id,
                 _DecisionGroup(
-                    decision=decision, consent_id=state.consent_id, receipt_id=state.receipt_id
+                    decision=decision,
+                    consent_id=state.consent_id,
+                    receipt_id=state.receipt_id,
+                    input_digest=canonical_digest(policy_doc),
                 ),
             )
             decided[group_key] = group
         decision = group.decision
-        subject_pseudonym = gates.protector.pseudonym(caller.partner_id, row.subject_id)
-        group.subjects.add(gates.protector.pseudonym("audit", row.subject_id))
+        names = pseudonyms.get(row.subject_id)
+        if names is None:
+            names = pseudonyms[row.subject_id] = (
+                gates.protector.pseudonym(caller.partner_id, row.subject_id),
+                gates.protector.pseudonym("audit", row.subject_id),
+            )
+        subject_pseudonym = names[0]
+        group.subjects.add(names[1])
         if not decision.allow:
             group.withheld_keys.append(row.record_key)
             continue
@@ -296,18 +311,20 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         released, sealed_names = gates.obligations.apply(
             opened,
             obligations=decision.obligations,
-            categories=dataset.field_categories,
+            categories=categories,
             recipient_id=caller.partner_id,
             recipient_jwks=recipient.jwks if recipient else None,
         )
         if sealed_names:
             encrypted[row.record_key] = sealed_names
+        group.undelivered.update(n for n in wanted if n in opened and n not in released)
         group.released_keys.append(row.record_key)
         item = ReleasedRecord(
             record_key=row.record_key,
             version=row.version,
             subject=subject_pseudonym,
             fields=released,
+            encrypted_fields=sealed_names,
         )
         items.append(item)
         for name in free_text_fields:
@@ -315,7 +332,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                 group.free_text.append((item, name))
 
     for group in groups.values():
-        _guard_free_text(gates.guard, group, dataset.field_categories)
+        _guard_free_text(gates.guard, group, categories)
 
     if request.record_key is not None and not items:
         _audit_page(session, gates, request, agreement, groups, found=bool(rows))
@@ -372,11 +389,16 @@ def _audit_page(
                     "reasons": list(group.decision.reasons),
                     "consent_id": group.consent_id,
                     "receipt_id": group.receipt_id,
+                    "input_digest": group.input_digest,
                     "fields_released": sorted(
-                        n for n, a in group.decision.obligations.items() if a != "drop"
+                        n
+                        for n, a in group.decision.obligations.items()
+                        if a != "drop" and n not in group.undelivered
                     ),
                     "fields_withheld": sorted(
-                        n for n, a in group.decision.obligations.items() if a == "drop"
+                        n
+                        for n, a in group.decision.obligations.items()
+                        if a == "drop" or n in group.undelivered
                     ),
                     "transforms": {
                         n: a

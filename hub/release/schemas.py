@@ -12,6 +12,10 @@ class ReleasedRecord(BaseModel):
     version: int
     subject: str = Field(description="The subject's pseudonym, stable for this recipient only.")
     fields: dict[str, Any]
+    encrypted_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields sealed to the recipient's registered key (compact JWE).",
+    )
 
 
 class ReleasePage(BaseModel):
