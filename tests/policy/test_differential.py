@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -39,8 +40,12 @@ def _outcome(engine: Any, policy_input: dict[str, Any]) -> tuple[Any, ...]:
     return (decision.allow, dict(decision.obligations), decision.reasons)
 
 
+#: 500 keep `make test` fast; `make soak` (or this variable) runs thousands.
+EXAMPLES = int(os.environ.get("TOLLHOUSE_DIFFERENTIAL_EXAMPLES", "500"))
+
+
 @settings(
-    max_examples=500,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
