@@ -20,14 +20,17 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the locked dependencies and the project
 
-system-deps: ## Install the Debian packages the browser tests need (chromium)
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+system-deps: ## Install the Debian packages the browser tests and benchmarks need (chromium, wrk)
+	@command -v chromium >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk >/dev/null; }
 
 run: install ## Run the hub on 127.0.0.1:8000 (migrates, seeds the demo once, generates keys)
 	$(BIN)/tollhouse serve
 
-test: install ## Run the whole test suite (set TOLLHOUSE_DATABASE_URL for PostgreSQL)
+test: install system-deps ## Run the whole test suite (set TOLLHOUSE_DATABASE_URL for PostgreSQL)
 	$(BIN)/pytest -q -n 2 -p no:cacheprovider
+
+soak: install ## Longer property runs (3,000 differential policy decisions embedded vs OPA REST)
+	TOLLHOUSE_DIFFERENTIAL_EXAMPLES=3000 $(BIN)/pytest -q -p no:cacheprovider tests/policy/test_differential.py
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check hub consent connectors tests bench
@@ -38,8 +41,8 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix hub consent connectors tests bench
 	$(BIN)/ruff format hub consent connectors tests bench
 
-bench: install ## Run the benchmarks and print the figures
-	$(BIN)/python -m bench
+bench: install ## Run the benchmarks: one table, bench/results/latest.json + PNG (ARGS=--quick)
+	$(BIN)/python -m bench $(ARGS)
 
 demo: install ## Tell the demo story against the running hub
 	$(BIN)/tollhouse demo
@@ -47,4 +50,4 @@ demo: install ## Tell the demo story against the running hub
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock -q
 
-.PHONY: help install system-deps run test lint format bench demo lock
+.PHONY: help install system-deps run test soak lint format bench demo lock

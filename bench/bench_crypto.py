@@ -12,7 +12,7 @@ import tempfile
 import timeit
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import ECKey, OKPKey
@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.crypto import FieldProtector, LocalKeyring, SubjectKey, encrypt_for_recipient
 from hub.store.base import Base
+
+if TYPE_CHECKING:  # imported lazily, so the script also runs as a file
+    from bench.common import Report
 
 VALUE = "LSVAA4182E2184755-0123456789abcd"  # 32 bytes
 FIELDS = 12
@@ -42,7 +45,8 @@ def interleaved(cases: list[tuple[Callable[[], Any], int]], rounds: int = 9) -> 
     return best
 
 
-def main() -> None:
+def field_costs(rounds: int = 9) -> dict[str, Any]:
+    """µs per call of the raw baselines and of seal/open through FieldProtector (warm keys)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-crypto-"))
     engine = create_engine(f"sqlite:///{tmp / 'bench.db'}")
     Base.metadata.create_all(engine, tables=[SubjectKey.__table__])  # type: ignore[list-item]
@@ -84,10 +88,45 @@ def main() -> None:
             (lambda: fp.open_fields(session, **where, sealed=sealed_one), 10_000),
             (lambda: fp.seal_fields(session, **where, fields=many), 1_000),
             (lambda: fp.open_fields(session, **where, sealed=sealed_many), 1_000),
-        ]
+        ],
+        rounds,
     )
     sealn /= FIELDS
     openn /= FIELDS
+    return {
+        "raw_r": raw_r, "raw_n": raw_n, "seal1": seal1, "open1": open1, "sealn": sealn,
+        "openn": openn, "tmp": tmp, "engine": engine, "sessions": sessions, "fp": fp,
+        "session": session, "where": where, "one": one,
+    }  # fmt: skip
+
+
+def collect(quick: bool = False) -> Report:
+    """The figures for ``python -m bench``."""
+    from bench.common import Report
+
+    c = field_costs(3 if quick else 9)
+    c["session"].rollback()
+    c["session"].close()
+    c["engine"].dispose()
+    per_field = c["sealn"] + c["openn"]
+    report = Report(details={k: v for k, v in c.items() if isinstance(v, float)})
+    report.add(
+        "crypto", "seal+open per field (12-field record)", per_field, "µs", c["raw_r"],
+        "raw AESGCM enc+dec, reused", "≤ 3× raw", per_field <= 3 * c["raw_r"],
+    )  # fmt: skip
+    report.add(
+        "crypto", "open per field (release path)", c["openn"], "µs", c["raw_r"] / 2,
+        "raw AESGCM dec (half of enc+dec)", "≤ 3× raw", c["openn"] <= 3 * c["raw_r"] / 2,
+    )  # fmt: skip
+    return report
+
+
+def main() -> None:
+    c = field_costs()
+    raw_r, raw_n, seal1, open1 = c["raw_r"], c["raw_n"], c["seal1"], c["open1"]
+    sealn, openn = c["sealn"], c["openn"]
+    tmp, engine, sessions, fp = c["tmp"], c["engine"], c["sessions"], c["fp"]
+    session, one = c["session"], c["one"]
 
     print("field protection, 32-byte string value, data key cached (best of 9 interleaved rounds)")
     print(f"  raw AESGCM enc+dec, reused object     {raw_r:7.2f} µs")

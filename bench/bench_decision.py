@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -29,7 +29,15 @@ from hub.policy import (
 )
 from hub.policy.rego import DECISION_RULE, new_engine
 
+if TYPE_CHECKING:  # imported lazily, so the script also runs as a file
+    from bench.common import Report
+
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
+REGORUS = "regorus alone, reused engine"
+UNCACHED = "EmbeddedPolicyEngine.decide, uncached"
+CACHED = "CachedPolicyEngine.decide, warm"
+REST = "OpaPolicyEngine.decide, REST (loopback)"
+Row = tuple[str, int, float, float]
 CATEGORIES = [
     "identity",
     "contact",
@@ -117,19 +125,15 @@ class Server:
         self.process.wait(timeout=10)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=2000, help="decisions per case")
-    args = parser.parse_args()
-    n: int = args.n
-
+def measure(n: int, field_counts: tuple[int, ...] = (5, 30)) -> tuple[list[Row], str, Any]:
+    """Time every case for each input size: ``(label, fields, p50 µs, p99 µs)`` rows."""
     bundle = load_bundle(POLICIES)
     embedded = EmbeddedPolicyEngine(POLICIES)
     cached = CachedPolicyEngine(embedded, DecisionCache(4096))
-    rows: list[tuple[str, int, float, float]] = []
+    rows: list[Row] = []
     with Server() as url:
         opa = OpaPolicyEngine(url)
-        for fields in (5, 30):
+        for fields in field_counts:
             inp = policy_input(fields)
             text = json.dumps(inp)
             engine = new_engine(bundle)
@@ -161,22 +165,58 @@ def main() -> None:
                 return opa.decide(inp)
 
             cases: list[tuple[str, Callable[[], Any], int]] = [
-                ("regorus alone, reused engine", regorus_alone, n),
+                (REGORUS, regorus_alone, n),
                 ("regorus, new engine per decision", regorus_new_engine, max(200, n // 10)),
-                ("EmbeddedPolicyEngine.decide, uncached", embedded_uncached, n),
-                ("CachedPolicyEngine.decide, warm", cached_hit, n),
-                ("OpaPolicyEngine.decide, REST (loopback)", opa_rest, n // 2),
+                (UNCACHED, embedded_uncached, n),
+                (CACHED, cached_hit, n),
+                (REST, opa_rest, n // 2),
             ]
             for label, fn, count in cases:
                 p50, p99 = percentiles(fn, count)
                 rows.append((label, fields, p50, p99))
         opa.close()
+    return rows, bundle.revision, cached.cache
 
-    print(f"policy revision {bundle.revision[:12]}; {n} decisions per case")
+
+def collect(quick: bool = False) -> Report:
+    """The figures for ``python -m bench``: 30-field decisions (the pipeline's size)."""
+    from bench.common import Report
+
+    rows, revision, cache = measure(300 if quick else 2000, (30,))
+    by = {label: (p50, p99) for label, _, p50, p99 in rows}
+    report = Report(details={"revision": revision, "rows": rows})
+    regorus, uncached, cached, rest = by[REGORUS], by[UNCACHED], by[CACHED], by[REST]
+    report.add(
+        "decision", "uncached p50 (30 fields)", uncached[0], "µs", regorus[0],
+        "regorus alone p50", "≤ 1.2× regorus", uncached[0] <= 1.2 * regorus[0],
+    )  # fmt: skip
+    report.add(
+        "decision", "uncached p99 (30 fields)", uncached[1], "µs", regorus[1],
+        "regorus alone p99", "≤ 1.2× regorus", uncached[1] <= 1.2 * regorus[1],
+    )  # fmt: skip
+    report.add(
+        "decision", "uncached p50 vs OPA REST", uncached[0], "µs", rest[0],
+        "OPA REST client p50", "≤ 0.2× REST", uncached[0] <= 0.2 * rest[0],
+    )  # fmt: skip
+    report.add(
+        "decision", "cached p50", cached[0], "µs", uncached[0], "uncached p50",
+        "≤ 5 µs", cached[0] <= 5.0,
+    )  # fmt: skip
+    report.add("decision", "cached p99", cached[1], "µs", uncached[1], "uncached p99")
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=2000, help="decisions per case")
+    args = parser.parse_args()
+    n: int = args.n
+    rows, revision, cache = measure(n)
+    print(f"policy revision {revision[:12]}; {n} decisions per case")
     print(f"{'case':44} {'fields':>6} {'p50 µs':>9} {'p99 µs':>9}")
     for label, fields, p50, p99 in rows:
         print(f"{label:44} {fields:>6} {p50:>9.1f} {p99:>9.1f}")
-    print(f"cache: {cached.cache.hits} hits, {cached.cache.misses} misses")
+    print(f"cache: {cache.hits} hits, {cache.misses} misses")
 
 
 if __name__ == "__main__":
