@@ -20,8 +20,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the locked dependencies and the project
 
-system-deps: ## Install the Debian packages the browser tests and benchmarks need (chromium, wrk)
-	@command -v chromium >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk >/dev/null; }
+system-deps: ## Install the Debian packages the browser tests and benchmarks need (chromium, a CJK font, wrk)
+	@command -v chromium >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi wenquanyi || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei wrk >/dev/null; }
 
 run: install ## Run the hub on 127.0.0.1:8000 (migrates, seeds the demo once, generates keys)
 	$(BIN)/tollhouse serve

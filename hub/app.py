@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator, Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from hub import __version__
 from hub.api.middleware import RequestContextMiddleware
-from hub.api.problems import install_problem_handlers
+from hub.api.problems import install_problem_handlers, problem_response
 from hub.api.routes import (
     agreements,
     audit,
@@ -21,6 +26,16 @@ from hub.api.routes import (
     statistics,
     webhooks,
 )
+from hub.api.sqlite_gate import SQLiteGate
+from hub.observability import (
+    DatabaseCollector,
+    configure_logging,
+    is_loopback_request,
+    metrics_response,
+)
+from hub.policy import PolicyStore
+from hub.policy.watch import watch_policies
+from hub.portal import mount_portal
 from hub.runtime import Runtime
 from hub.settings import Settings, get_settings
 
@@ -41,6 +56,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
     runtime = runtime or Runtime.build(settings)
     app = FastAPI(
+        lifespan=_policy_watch(runtime),
         title="Tollhouse",
         version=__version__,
         description=DESCRIPTION,
@@ -59,7 +75,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        hsts=settings.issuer.startswith("https://"),
+    )
+    if runtime.engine.dialect.name == "sqlite":
+        app.add_middleware(SQLiteGate)
     for module in (
         health,
         oauth,
@@ -73,4 +95,46 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         partners,
     ):
         app.include_router(module.router)
+    mount_portal(app, runtime)  # the consumer portal (issue 5): /portal
+    _install_observability(app, settings, runtime)
     return app
+
+
+Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
+
+
+def _policy_watch(runtime: Runtime) -> Lifespan | None:
+    """While the app runs, reload the embedded policies when their files change."""
+    store, interval = runtime.explainer, runtime.settings.policy_watch_seconds
+    if not isinstance(store, PolicyStore) or interval <= 0:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(watch_policies(store, interval_seconds=interval))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
+
+
+# --- hardening (issue 12): JSON logs and GET /metrics (docs/OPERATIONS.md) ---
+def _install_observability(app: FastAPI, settings: Settings, runtime: Runtime) -> None:
+    configure_logging(settings.log_level)
+    if settings.metrics == "off":
+        return
+    collector = DatabaseCollector(runtime.session_factory)
+    open_to_all = settings.metrics == "open"
+
+    async def metrics(request: Request) -> Response:
+        if not open_to_all and not is_loopback_request(request):
+            return problem_response(
+                status=404, slug="not-found", title="Not found", detail="Not Found", request=request
+            )
+        return await run_in_threadpool(metrics_response, collector)
+
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

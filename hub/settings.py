@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     policies_dir: Path = Field(default=PROJECT_ROOT / "policies")
     policy_engine: Literal["embedded", "opa"] = "embedded"
     opa_url: str = "http://127.0.0.1:8181"
+    policy_watch_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often the embedded engine checks policies/ for changes (0: never).",
+    )
     access_token_ttl_seconds: int = Field(default=600, ge=30, le=3600)
     page_limit_default: int = Field(default=100, ge=1)
     page_limit_max: int = Field(default=1000, ge=1)
@@ -47,6 +52,18 @@ class Settings(BaseSettings):
     insecure_transport: bool = Field(
         default=True,
         description="Allow OAuth over plain http (development, or TLS terminated by a proxy).",
+    )
+    # --- hardening (issue 12): logs and metrics ---
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the JSON logs on stderr."
+    )
+    metrics: Literal["loopback", "open", "off"] = Field(
+        default="loopback",
+        description=(
+            "GET /metrics: 'loopback' answers only direct connections from this host (no "
+            "proxy forwarding headers), 'open' answers anyone (a private scrape network), "
+            "'off' removes the route."
+        ),
     )
 
     @property

@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -183,6 +185,21 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail=detail,
             request=request,
             headers=dict(exc.headers or {}) or None,
+        )
+
+    # --- hardening (issue 12): an overloaded or unreachable database is a 503 to retry, not a
+    # 500 (pool exhausted, SQLite "database is locked", connection refused or lost) ---
+    @app.exception_handler(PoolTimeoutError)
+    @app.exception_handler(OperationalError)
+    async def database_busy(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(
+            status=503,
+            slug="unavailable",
+            title="Service unavailable",
+            detail="The hub's database is busy or unreachable; nothing was changed. Retry later.",
+            request=request,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

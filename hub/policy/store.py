@@ -10,7 +10,7 @@ from typing import Any
 
 from hub.policy.bundle import load_bundle
 from hub.policy.embedded import EmbeddedPolicyEngine
-from hub.policy.errors import PolicyValidationError
+from hub.policy.errors import PolicyLoadError, PolicyValidationError
 from hub.policy.interfaces import Decision
 
 
@@ -63,6 +63,18 @@ class PolicyStore:
             engine, tests_run = self._validated_engine()
             self._engine = engine
             return ReloadOutcome(True, engine.revision, previous, tests_run)
+
+    def try_reload(self) -> tuple[ReloadOutcome | None, str]:
+        """:meth:`reload`, with any failure returned as text instead of raised.
+
+        A refused candidate engine is referenced from the exception's traceback, and regorus
+        engines must be dropped on the thread that made them; so the exception must not travel
+        (nor be chained) to another thread. Callers on thread pools use this.
+        """
+        try:
+            return self.reload(), ""
+        except PolicyLoadError as exc:
+            return None, str(exc)
 
     def _validated_engine(self) -> tuple[EmbeddedPolicyEngine, int]:
         engine = EmbeddedPolicyEngine.from_bundle(load_bundle(self.policies_dir))

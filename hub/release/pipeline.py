@@ -49,12 +49,12 @@ class ReleaseGates:
 @dataclass
 class _DecisionGroup:
     decision: Decision
-    consent_id: str | None
-    receipt_id: str | None = None
     released_keys: list[str] = field(default_factory=list)
     withheld_keys: list[str] = field(default_factory=list)
     subjects: set[str] = field(default_factory=set)
     free_text: list[tuple[ReleasedRecord, str]] = field(default_factory=list)
+    #: Per subject (audit pseudonym): the consent and receipt the decision relied on.
+    consents: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     #: Fields the decision released that could not leave (no recipient encryption key).
     undelivered: set[str] = field(default_factory=set)
     input_digest: str = ""
@@ -277,8 +277,6 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                 decision.decision_id,
                 _DecisionGroup(
                     decision=decision,
-                    consent_id=state.consent_id,
-                    receipt_id=state.receipt_id,
                     input_digest=canonical_digest(policy_doc),
                 ),
             )
@@ -292,6 +290,8 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             )
         subject_pseudonym = names[0]
         group.subjects.add(names[1])
+        if state.consent_id is not None:
+            group.consents[names[1]] = (state.consent_id, state.receipt_id)
         if not decision.allow:
             group.withheld_keys.append(row.record_key)
             continue
@@ -362,8 +362,10 @@ def _decision_record(group: _DecisionGroup) -> dict[str, Any]:
         "decision_id": group.decision.decision_id,
         "allow": group.decision.allow,
         "reasons": list(group.decision.reasons),
-        "consent_id": group.consent_id,
-        "receipt_id": group.receipt_id,
+        "consents": {
+            subject: {"consent_id": consent_id, "receipt_id": receipt_id}
+            for subject, (consent_id, receipt_id) in sorted(group.consents.items())
+        },
         "input_digest": group.input_digest,
         "fields_released": sorted(
             n for n, a in obligations.items() if a != "drop" and n not in group.undelivered

@@ -9,9 +9,17 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+#: Request handlers run on anyio's thread pool (40 threads); the connection pool must cover
+#: them all, or requests queue for a connection and time out under load.
+POOL_SIZE = 10
+MAX_OVERFLOW = 40
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent use."""
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", MAX_OVERFLOW)
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": 30}
         engine = create_engine(url, connect_args=connect_args, **kwargs)

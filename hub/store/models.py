@@ -6,6 +6,7 @@ import consent.models
 import hub.audit.models
 import hub.auth.models
 import hub.crypto.models
+import hub.portal.models
 import hub.records.models
 import hub.registry.models
 from hub.store.base import Base
@@ -15,6 +16,7 @@ MODEL_MODULES = (
     hub.audit.models,
     hub.auth.models,
     hub.crypto.models,
+    hub.portal.models,
     hub.records.models,
     hub.registry.models,
 )

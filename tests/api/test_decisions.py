@@ -112,3 +112,38 @@ def test_a_valid_change_is_swapped_in_and_shows_in_the_revision(
 
 def test_reload_needs_the_admin_scope(hub: HubEnv) -> None:
     assert hub.client.post("/v1/policy/reload", headers=hub.auth(LENDER)).status_code == 403
+
+
+def test_changed_policy_files_are_picked_up_by_the_watcher(
+    seeded_template: tuple[Path, str, dict[str, Any]], databases: TestDatabases, tmp_path: Path
+) -> None:
+    import time
+
+    policies = tmp_path / "watched"
+    shutil.copytree(PROJECT_ROOT / "policies", policies)
+    data_dir, template_url, credentials = seeded_template
+    settings = make_settings(
+        data_dir, databases.clone(template_url), policies_dir=policies, policy_watch_seconds=0.2
+    )
+    hub = build_env(settings, credentials)
+    agreement_id = hub.agreement(LENDER, DATASET)
+    with hub.client:
+
+        def revision() -> str:
+            page = hub.client.get(
+                f"/v1/agreements/{agreement_id}/records", headers=hub.auth(LENDER)
+            ).json()
+            return str(page["decision_revision"])
+
+        before = revision()
+        broken = policies / "tollhouse" / "release" / "release.rego"
+        original = broken.read_text()
+        broken.write_text("package tollhouse.release\n not rego at all")
+        time.sleep(1.0)
+        assert revision() == before, "a broken policy must never be swapped in"
+        broken.write_text(original + "\n# reviewed\n")
+        deadline = time.monotonic() + 20
+        while revision() == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert revision() != before
+    hub.runtime.engine.dispose()

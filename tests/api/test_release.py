@@ -239,4 +239,9 @@ def test_every_decision_of_a_pull_is_an_audit_event(hub: HubEnv) -> None:
     reasons = {r for e in ours for r in e["decisions"][0]["reasons"]}
     assert reasons & {"consent.missing", "consent.withdrawn", "consent.expired"}
     for event in ours:
-        assert "address" not in event["decisions"][0]["fields_released"]
+        decision = event["decisions"][0]
+        assert "address" not in decision["fields_released"]
+        if decision["allow"]:
+            # Every released subject is cited with its own consent and receipt.
+            assert set(decision["consents"]) == set(decision["subjects"])
+            assert all(c["receipt_id"] for c in decision["consents"].values())

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from hub.api.deps import Auditor, RuntimeDep, SessionDep
@@ -70,6 +70,8 @@ class ConsistencyProofOut(BaseModel):
 
 
 class CosignatureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     checkpoint: str = Field(max_length=8192, description="The checkpoint note that was cosigned")
     cosignature: str = Field(max_length=512, description="The tlog-cosignature/v1 line")
     witness_key: str = Field(max_length=400, description="<name>+<hex id>+<base64(0x04||key)>")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.api.deps import Administrator, Auditor, RequestIdDep, RuntimeDep, SessionDep
 from hub.errors import ValidationFailedError
-from hub.policy import PolicyLoadError, PolicyStore, ReloadOutcome
+from hub.policy import PolicyStore
 from hub.release.explain import explain_release
 from hub.store.base import utcnow
 
@@ -73,19 +73,6 @@ def explain(
     )
 
 
-def _try_reload(store: PolicyStore) -> tuple[ReloadOutcome | None, str]:
-    """Reload, keeping any failure inside this thread.
-
-    A failed candidate engine is referenced from the exception's traceback; regorus engines
-    must be dropped on the thread that made them, so the exception must not travel (nor be
-    chained) to another thread.
-    """
-    try:
-        return store.reload(), ""
-    except PolicyLoadError as exc:
-        return None, str(exc)
-
-
 @router.post(
     "/v1/policy/reload",
     response_model=ReloadResponse,
@@ -99,7 +86,7 @@ def reload_policies(caller: Administrator, runtime: RuntimeDep) -> ReloadRespons
     store = runtime.explainer
     if not isinstance(store, PolicyStore):
         raise ValidationFailedError("Policies on an OPA server are reloaded by pushing a bundle.")
-    outcome, failure = _try_reload(store)
+    outcome, failure = store.try_reload()
     if outcome is None:
         raise ValidationFailedError(f"The new policies were refused: {failure}")
     return ReloadResponse(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:57:02.403240
+Create Date: 2026-11-25 22:10:36.766450
 """
 
 from __future__ import annotations
@@ -110,6 +110,48 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_partners")),
         sa.UniqueConstraint("client_id", name=op.f("uq_partners_client_id")),
     )
+    op.create_table(
+        "portal_sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("subject_id", sa.String(length=64), nullable=True),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("locale", sa.String(length=8), nullable=True),
+        sa.Column("challenge_id", sa.String(length=64), nullable=True),
+        sa.Column("created_at", hub.store.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", hub.store.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_sessions")),
+    )
+    with op.batch_alter_table("portal_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_portal_sessions_expires_at"), ["expires_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_portal_sessions_subject_id"), ["subject_id"], unique=False
+        )
+
+    op.create_table(
+        "portal_sign_in_challenges",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("identifier_digest", sa.String(length=128), nullable=False),
+        sa.Column("subject_id", sa.String(length=64), nullable=True),
+        sa.Column("code_mac", sa.String(length=128), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", hub.store.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", hub.store.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_sign_in_challenges")),
+    )
+    with op.batch_alter_table("portal_sign_in_challenges", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_portal_challenges_identifier_created",
+            ["identifier_digest", "created_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_portal_challenges_ip_created", ["client_ip", "created_at"], unique=False
+        )
+
     op.create_table(
         "subject_keys",
         sa.Column("subject_id", sa.String(length=64), nullable=False),
@@ -681,6 +723,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_subject_keys_kek_version")
 
     op.drop_table("subject_keys")
+    with op.batch_alter_table("portal_sign_in_challenges", schema=None) as batch_op:
+        batch_op.drop_index("ix_portal_challenges_ip_created")
+        batch_op.drop_index("ix_portal_challenges_identifier_created")
+
+    op.drop_table("portal_sign_in_challenges")
+    with op.batch_alter_table("portal_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_portal_sessions_subject_id"))
+        batch_op.drop_index(batch_op.f("ix_portal_sessions_expires_at"))
+
+    op.drop_table("portal_sessions")
     op.drop_table("partners")
     op.drop_table("data_subjects")
     op.drop_table("audit_tree_blocks")

@@ -1,0 +1,218 @@
+"""What the portal shows and does for a signed-in consumer: a thin layer over the consent
+service that turns its answers into views in the consumer's language and its errors into
+portal errors. No consent rule lives here; the consent service decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from consent.errors import (
+    ConsentNotFoundError,
+    InvalidConsentError,
+    InvalidConsentTransitionError,
+)
+from consent.models import ConsentMode, ConsentStatus
+from consent.service import ConsentOverview, ConsentService, GrantChoices
+from hub.portal.errors import PortalConflictError, PortalInvalidError, PortalNotFoundError
+from hub.portal.labels import CATEGORY_LABELS, PURPOSE_LABELS, STATUS_LABELS
+
+Gettext = Callable[[str], str]
+PORTAL_CHANNEL = "portal"
+
+_SHOWN = [
+    ConsentStatus.ACTIVE,
+    ConsentStatus.PAUSED,
+    ConsentStatus.WITHDRAWN,
+    ConsentStatus.REVOKED,
+    ConsentStatus.EXPIRED,
+    ConsentStatus.DENIED,
+]
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    key: str
+    label: str
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    id: str
+    partner: str
+    status: str
+    status_label: str
+    summary: str
+    reason: str
+    sensitive: bool
+    cross_border: bool
+    can_pause: bool
+    can_resume: bool
+    can_withdraw: bool
+    categories: tuple[CategoryChoice, ...] = ()
+    duration_days: int = 0
+
+
+@dataclass(frozen=True)
+class PartnerGroup:
+    partner: str
+    consents: list[ConsentView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Home:
+    requests: list[ConsentView]
+    groups: list[PartnerGroup]
+    ended: list[ConsentView]
+
+
+def _partner_name(item: ConsentOverview, names: dict[str, str], _: Gettext) -> str:
+    consent = item.consent
+    if consent.recipient_id:
+        return names.get(consent.recipient_id, consent.recipient_id)
+    return _("Every {role}").format(role=consent.recipient_role or "")
+
+
+class ConsumerPortal:
+    def __init__(self, consents: ConsentService) -> None:
+        self.consents = consents
+
+    def _names(self, session: Session, items: Sequence[ConsentOverview]) -> dict[str, str]:
+        ids = sorted({i.consent.recipient_id for i in items if i.consent.recipient_id})
+        directory = self.consents.directory
+        return dict(directory(session, ids)) if directory and ids else {}
+
+    def summary(self, item: ConsentOverview, partner: str, _: Gettext) -> str:
+        consent = item.consent
+        what = _(", ").join(
+            _(CATEGORY_LABELS[c]) if c in CATEGORY_LABELS else c for c in consent.categories
+        )
+        why = _(PURPOSE_LABELS[consent.purpose]) if consent.purpose in PURPOSE_LABELS else ""
+        template = (
+            _("{who} may see once {what} to {why}, until {until}.")
+            if consent.mode == ConsentMode.VIEW_ONCE
+            else _("{who} may read {what} to {why}, until {until}.")
+        )
+        text = template.format(
+            who=partner,
+            what=what,
+            why=why or consent.purpose,
+            until=consent.expires_at.date().isoformat(),
+        )
+        if consent.sensitive:
+            text += " " + _("Includes sensitive personal information (granted separately).")
+        if consent.cross_border:
+            text += " " + _("May be transferred abroad (granted separately).")
+        return text
+
+    def _view(self, item: ConsentOverview, names: dict[str, str], _: Gettext) -> ConsentView:
+        consent = item.consent
+        partner = _partner_name(item, names, _)
+        taxonomy = self.consents.taxonomy
+        return ConsentView(
+            id=consent.id,
+            partner=partner,
+            status=item.status,
+            status_label=_(STATUS_LABELS.get(item.status, item.status)),
+            summary=self.summary(item, partner, _),
+            reason=consent.reason,
+            sensitive=consent.sensitive,
+            cross_border=consent.cross_border,
+            can_pause=item.status == ConsentStatus.ACTIVE,
+            can_resume=item.status == ConsentStatus.PAUSED,
+            can_withdraw=item.status in (ConsentStatus.ACTIVE, ConsentStatus.PAUSED),
+            categories=tuple(
+                CategoryChoice(
+                    key=c,
+                    label=_(CATEGORY_LABELS[c]) if c in CATEGORY_LABELS else c,
+                    sensitive=taxonomy.is_sensitive(c),
+                )
+                for c in consent.categories
+            ),
+            duration_days=max(1, (consent.expires_at - consent.starts_at).days),
+        )
+
+    def home(self, session: Session, *, subject_id: str, gettext: Gettext) -> Home:
+        requests = self.consents.overview(
+            session, subject_id=subject_id, statuses=[ConsentStatus.REQUESTED]
+        )
+        shown = self.consents.overview(session, subject_id=subject_id, statuses=_SHOWN)
+        names = self._names(session, [*requests, *shown])
+        groups: dict[str, PartnerGroup] = {}
+        ended: list[ConsentView] = []
+        for item in shown:
+            view = self._view(item, names, gettext)
+            if view.can_withdraw:
+                groups.setdefault(view.partner, PartnerGroup(view.partner)).consents.append(view)
+            else:
+                ended.append(view)
+        return Home(
+            requests=[self._view(i, names, gettext) for i in requests],
+            groups=sorted(groups.values(), key=lambda g: g.partner),
+            ended=ended,
+        )
+
+    def change(self, session: Session, *, subject_id: str, consent_id: str, action: str) -> None:
+        """``pause``, ``resume`` or ``withdraw`` one of the consumer's consents."""
+        service = self.consents
+        operations = {
+            "pause": service.pause,
+            "resume": service.resume,
+            "withdraw": service.withdraw,
+        }
+        operation = operations.get(action)
+        if operation is None:
+            raise PortalNotFoundError(action)
+        try:
+            operation(session, consent_id=consent_id, subject_id=subject_id, channel=PORTAL_CHANNEL)
+        except ConsentNotFoundError as exc:
+            raise PortalNotFoundError(consent_id) from exc
+        except InvalidConsentTransitionError as exc:
+            raise PortalConflictError(str(exc)) from exc
+
+    def grant(
+        self,
+        session: Session,
+        *,
+        subject_id: str,
+        consent_id: str,
+        categories: Sequence[str],
+        duration_days: int | None,
+        sensitive: bool,
+        cross_border: bool,
+    ) -> None:
+        if not categories:
+            raise PortalInvalidError("choose at least one kind of data")
+        try:
+            self.consents.grant_request(
+                session,
+                consent_id=consent_id,
+                subject_id=subject_id,
+                choices=GrantChoices(
+                    categories=list(categories),
+                    duration_days=duration_days,
+                    sensitive=sensitive,
+                    cross_border=cross_border,
+                ),
+                channel=PORTAL_CHANNEL,
+            )
+        except ConsentNotFoundError as exc:
+            raise PortalNotFoundError(consent_id) from exc
+        except InvalidConsentTransitionError as exc:
+            raise PortalConflictError(str(exc)) from exc
+        except InvalidConsentError as exc:
+            raise PortalInvalidError(str(exc)) from exc
+
+    def deny(self, session: Session, *, subject_id: str, consent_id: str) -> None:
+        try:
+            self.consents.deny_request(
+                session, consent_id=consent_id, subject_id=subject_id, channel=PORTAL_CHANNEL
+            )
+        except ConsentNotFoundError as exc:
+            raise PortalNotFoundError(consent_id) from exc
+        except InvalidConsentTransitionError as exc:
+            raise PortalConflictError(str(exc)) from exc

@@ -1,0 +1,171 @@
+"""Signing in to the portal as a demo consumer: their mobile, the outbox, the CSRF token."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from consent.models import ConsentStatus
+from hub.crypto.normalize import normalize_identifier
+from hub.demo.population import generate_population
+from hub.portal.web import Portal
+from hub.records.models import SubjectIdentifier
+from tests.conftest import TEST_CONSUMERS
+from tests.support.hub import TEST_ISSUER, HubEnv
+
+LENDER = "lender-jinqiao"
+DATASET = "dealer-huadong.loan-applications"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CODE = re.compile(r"\b(\d{6})\b")
+
+
+@dataclass(frozen=True)
+class DemoConsumer:
+    mobile: str
+    subject_id: str
+
+
+def demo_consumers(env: HubEnv) -> list[DemoConsumer]:
+    """Every demo consumer living in CN (by mobile) with their subject id, in a stable order."""
+    population = generate_population(seed=env.settings.demo_seed, consumers=TEST_CONSUMERS)
+    protector = env.runtime.protector
+    # Consumers in CN (the tests expect the Chinese default).
+    by_digest = {
+        protector.blind_index("mobile", c.mobile): c.mobile
+        for c in population.consumers
+        if c.jurisdiction == "CN"
+    }
+    with env.session() as session:
+        rows = session.execute(
+            select(SubjectIdentifier.digest, SubjectIdentifier.subject_id).where(
+                SubjectIdentifier.kind == "mobile",
+                SubjectIdentifier.digest.in_(list(by_digest)),
+            )
+        ).all()
+    return sorted(
+        (DemoConsumer(by_digest[digest], subject) for digest, subject in rows),
+        key=lambda c: c.subject_id,
+    )
+
+
+def consumer_with(env: HubEnv, status: ConsentStatus, *, skip: int = 0) -> DemoConsumer:
+    """A demo consumer who has a consent in ``status`` (the ``skip``-th such one)."""
+    found = 0
+    for consumer in demo_consumers(env):
+        if statuses_of(env, consumer.subject_id, status):
+            if found == skip:
+                return consumer
+            found += 1
+    raise LookupError(f"no demo consumer with a {status} consent")
+
+
+def statuses_of(env: HubEnv, subject_id: str, status: ConsentStatus) -> list[str]:
+    """The ids of this consumer's consents in ``status``."""
+    with env.session() as session:
+        items = env.runtime.consents.overview(session, subject_id=subject_id, statuses=[status])
+        return [item.consent.id for item in items if item.status == status]
+
+
+def outbox(env: HubEnv) -> Path:
+    return env.settings.data_dir / "outbox"
+
+
+def last_code(env: HubEnv, mobile: str) -> str:
+    """The code in the newest outbox message to this mobile number."""
+    to = normalize_identifier("mobile", mobile)
+    messages = sorted(p for p in outbox(env).glob("*.json"))
+    for path in reversed(messages):
+        message = json.loads(path.read_text(encoding="utf-8"))
+        if message["to"] == to:
+            match = CODE.search(message["body"])
+            assert match, message
+            return match.group(1)
+    raise LookupError(f"no message to {to}")
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, html
+    return match.group(1)
+
+
+_clients = itertools.count(1)
+
+
+def new_client(env: HubEnv, ip: str | None = None) -> TestClient:
+    """A browser of its own (cookies), from its own IP address unless ``ip`` is given."""
+    n = next(_clients)
+    return TestClient(
+        env.client.app,
+        base_url=TEST_ISSUER,
+        raise_server_exceptions=True,
+        follow_redirects=False,
+        client=(ip or f"198.51.100.{n % 250 + 1}", 50000),
+    )
+
+
+def ask_code(client: TestClient, mobile: str) -> str:
+    """Open the sign-in page and ask for a code; return the CSRF token of the session."""
+    page = client.get("/portal/sign-in")
+    assert page.status_code == 200, page.text
+    token = csrf_of(page.text)
+    response = client.post("/portal/sign-in", data={"csrf_token": token, "mobile": mobile})
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/portal/sign-in/code"
+    return token
+
+
+def sign_in(env: HubEnv, client: TestClient, mobile: str) -> str:
+    """Sign in with the code from the outbox; return the new session's CSRF token."""
+    token = ask_code(client, mobile)
+    response = client.post(
+        "/portal/sign-in/code", data={"csrf_token": token, "code": last_code(env, mobile)}
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/portal/home"
+    home = client.get("/portal/home")
+    assert home.status_code == 200, home.text
+    return csrf_of(home.text)
+
+
+def portal_of(env: HubEnv) -> Portal:
+    portal: Portal = env.client.app.state.portal  # type: ignore[attr-defined]
+    return portal
+
+
+def released_to(
+    env: HubEnv, partner: str, dataset: str, purpose: str, *, skip: int = 0
+) -> tuple[DemoConsumer, str]:
+    """A consumer whose record ``partner`` received from ``dataset`` (after a pull), and their
+    own active consent that allowed it."""
+    partner_id = env.partner(partner)["partner_id"]
+    found = 0
+    for consumer in demo_consumers(env):
+        with env.session() as session:
+            entries = portal_of(env).mydata.ledger(
+                session, subject_id=consumer.subject_id, outcome="allowed"
+            )
+            if not any(e.dataset_id == dataset for e in entries):
+                continue
+            for consent in env.runtime.consents.consents_of_subject(
+                session, subject_id=consumer.subject_id, statuses=[ConsentStatus.ACTIVE]
+            ):
+                if consent.recipient_id == partner_id and consent.purpose == purpose:
+                    if found == skip:
+                        return consumer, consent.id
+                    found += 1
+                    break
+    raise LookupError("no consumer's record was released under their own consent")
+
+
+def purpose_of(env: HubEnv, partner: str, agreement_id: str) -> str:
+    purpose: str = next(
+        a["purpose"] for a in env.partner(partner)["agreements"] if a["id"] == agreement_id
+    )
+    return purpose

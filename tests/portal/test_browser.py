@@ -1,0 +1,195 @@
+"""The portal in real headless Chromium (Debian's ``chromium``; browsers are never downloaded):
+the whole journey of the issue. Screenshots go to
+``tests/artifacts/portal/`` (git-ignored), at desktop and phone sizes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from consent.models import Consent, ConsentStatus
+from tests.portal.helpers import DATASET, LENDER, last_code, purpose_of, released_to
+from tests.support.hub import HubEnv
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "portal"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+INSURER = "insurer-anxin"
+SIZES_SKIP = {"desktop": 0, "phone": 1}
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian chromium is not installed (make system-deps)"
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def base_url(hub: HubEnv) -> Iterator[str]:
+    """The hub's app served by a real uvicorn on a loopback port, in a thread."""
+    port = _free_port()
+    config = uvicorn.Config(
+        hub.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+def _shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def _ask_consent(env: HubEnv, mobile: str) -> str:
+    """The insurer asks the consumer for consent through the partner API."""
+    response = env.client.post(
+        "/v1/consent-requests",
+        headers=env.auth(INSURER),
+        json={
+            "subject": {"mobile": mobile},
+            "purpose": "claims_handling",
+            "categories": ["vehicle", "service_history", "claim"],
+            "duration_days": 60,
+            "reason": "To settle your claim quickly.",
+        },
+    )
+    assert response.status_code == 201, response.text
+    request_id: str = response.json()["id"]
+    return request_id
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_whole_journey(hub: HubEnv, base_url: str, browser: object, size: str) -> None:
+    """Sign in with the code from the outbox, grant a pending request (narrowed), withdraw a
+    consent, see the lender's pull in the ledger and its next pull refused, verify a receipt,
+    download my data, switch language, sign out."""
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    # CI machines are shared: wait for pages as a patient person would, not 5 s.
+    expect.set_options(timeout=30_000)
+    agreement = hub.agreement(LENDER, DATASET)
+    hub.pull_all(LENDER, agreement)
+    consumer, lender_consent = released_to(
+        hub, LENDER, DATASET, purpose_of(hub, LENDER, agreement), skip=SIZES_SKIP[size]
+    )
+    request_id = _ask_consent(hub, consumer.mobile)
+    context = browser.new_context(
+        viewport=SIZES[size],  # type: ignore[arg-type]
+        locale="zh-CN",
+        accept_downloads=True,
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        # Sign in with the code from the outbox.
+        page.goto(f"{base_url}/portal/")
+        expect(page.get_by_role("heading", name="登录")).to_be_visible()
+        _shot(page, f"{size}-1-sign-in")
+        page.get_by_label("手机号码").fill(consumer.mobile)
+        page.get_by_role("button", name="发送验证码").click()
+        expect(page.get_by_role("heading", name="输入验证码")).to_be_visible()
+        page.get_by_label("6 位验证码").fill(last_code(hub, consumer.mobile))
+        _shot(page, f"{size}-2-code")
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_role("heading", name="您的授权")).to_be_visible()
+        _shot(page, f"{size}-3-home")
+
+        # Grant the pending request, narrower: without the claims.
+        request = page.locator(f"#request-{request_id}")
+        expect(request).to_contain_text("To settle your claim quickly.")
+        request.get_by_label("您的保险理赔").uncheck()
+        request.get_by_label("授权多少天").fill("30")
+        _shot(page, f"{size}-4-request")
+        request.get_by_role("button", name="同意授权").click()
+        expect(page.get_by_role("status")).to_contain_text("已授权")
+        with hub.session() as session:
+            granted = session.get(Consent, request_id)
+            assert granted is not None
+            assert granted.status == ConsentStatus.ACTIVE
+            assert sorted(granted.categories) == ["service_history", "vehicle"]
+
+        # Withdraw the lender's consent.
+        card = page.locator(f"#consent-{lender_consent}")
+        card.get_by_role("button", name="撤回").click()
+        expect(page.get_by_role("status")).to_contain_text("授权已撤回")
+        _shot(page, f"{size}-5-withdrawn")
+        with hub.session() as session:
+            status = session.scalar(select(Consent.status).where(Consent.id == lender_consent))
+        assert status == ConsentStatus.WITHDRAWN
+
+        # The ledger shows the lender's pull; its next pull is refused.
+        page.get_by_role("link", name="谁查看了我的数据").click()
+        expect(page.locator(".ledger .allowed").first).to_contain_text("Jinqiao")
+        hub.pull_all(LENDER, agreement)
+        page.get_by_label("显示").select_option("denied")
+        page.get_by_role("button", name="筛选").click()
+        expect(page.locator(".ledger .denied").first).to_contain_text("已拒绝")
+        _shot(page, f"{size}-6-ledger-refused")
+
+        # A receipt of the withdrawn consent verifies.
+        page.goto(f"{base_url}/portal/consents/{lender_consent}/receipts")
+        page.get_by_role("button", name="验证").last.click()
+        expect(page.get_by_role("status")).to_contain_text("签名验证通过")
+        _shot(page, f"{size}-7-receipt")
+
+        # Download my data.
+        page.get_by_role("link", name="我的数据", exact=True).click()
+        with page.expect_download() as info:
+            page.get_by_role("link", name="下载（JSON）").click()
+        document = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
+        assert document["records"]
+        _shot(page, f"{size}-8-my-data")
+
+        # Switch language, then sign out.
+        page.get_by_role("button", name="English").click()
+        expect(page.get_by_role("heading", name="My data", exact=True)).to_be_visible()
+        page.get_by_role("link", name="My consents").click()
+        expect(page.get_by_role("heading", name="Your consents")).to_be_visible()
+        _shot(page, f"{size}-9-english")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+    finally:
+        context.close()
