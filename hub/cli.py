@@ -116,18 +116,21 @@ def seed(
     settings = get_settings()
     migrate()
     runtime = Runtime.build(settings)
-    with unit_of_work(runtime.session_factory) as session:
-        if is_seeded(session) and not force:
-            console.print(f"demo ecosystem already seeded; credentials in {credentials_path()}")
-            return
-        summary = seed_demo(
-            session,
-            protector=runtime.protector,
-            policies_dir=settings.policies_dir,
-            seed=settings.demo_seed,
-            consumers=settings.demo_consumers,
-            receipts=runtime.consents.signer,
-        )
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            if is_seeded(session) and not force:
+                console.print(f"demo ecosystem already seeded; credentials in {credentials_path()}")
+                return
+            summary = seed_demo(
+                session,
+                protector=runtime.protector,
+                policies_dir=settings.policies_dir,
+                seed=settings.demo_seed,
+                consumers=settings.demo_consumers,
+                receipts=runtime.consents.signer,
+            )
+    finally:
+        runtime.engine.dispose()
     write_credentials(credentials_path(), summary.credentials, hub_url=settings.issuer)
     console.print(
         f"[green]seeded[/green] {summary.partners} partners, {summary.datasets} datasets, "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from hub.demo.ecosystem import seed_demo
 from hub.runtime import Runtime
@@ -17,6 +18,10 @@ from tests.support.databases import TestDatabases
 from tests.support.hub import TEST_ISSUER, HubEnv, build_env
 
 TEST_CONSUMERS = 60
+
+# No per-example deadlines: they are timing assertions, and these machines are shared.
+hypothesis_settings.register_profile("tollhouse", deadline=None)
+hypothesis_settings.load_profile("tollhouse")
 
 
 @pytest.fixture(scope="session")

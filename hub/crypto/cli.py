@@ -7,6 +7,8 @@ only when no data key is wrapped under it any more.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,26 +24,33 @@ app = typer.Typer(help="Field-protection keys.", no_args_is_help=True)
 console = Console()
 
 
-def _runtime() -> Runtime:
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    """The hub's runtime for one command; its database connections are closed afterwards."""
     from hub.runtime import Runtime
     from hub.settings import get_settings
 
-    return Runtime.build(get_settings())
+    runtime = Runtime.build(get_settings())
+    try:
+        yield runtime
+    finally:
+        runtime.engine.dispose()
 
 
 @app.command()
 def status() -> None:
     """Show KEK versions and which one is current."""
-    runtime = _runtime()
-    keyring = runtime.protector.keyring
-    console.print(f"KEK versions: {keyring.versions()}  current: {keyring.current_version()}")
+    with _runtime() as runtime:
+        keyring = runtime.protector.keyring
+        versions, current = keyring.versions(), keyring.current_version()
+    console.print(f"KEK versions: {versions}  current: {current}")
 
 
 @app.command()
 def rotate() -> None:
     """Add a new KEK version and make it current; new data keys are wrapped under it."""
-    runtime = _runtime()
-    version = runtime.protector.rotate_kek()
+    with _runtime() as runtime:
+        version = runtime.protector.rotate_kek()
     console.print(f"[green]KEK version {version} is now current[/green]")
     console.print("re-wrap the data keys under it: `tollhouse keys rewrap`")
 
@@ -51,14 +60,16 @@ def rewrap(
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
 ) -> None:
     """Re-wrap every data key under the current KEK, in committed batches."""
-    runtime = _runtime()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with (
+        _runtime() as runtime,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress,
+    ):
         task = progress.add_task("re-wrapping data keys", total=None)
         done = 0
 
@@ -79,7 +90,6 @@ def rewrap(
 @app.command()
 def retire() -> None:
     """Destroy KEK versions that no data key uses any more."""
-    runtime = _runtime()
-    with runtime.session_factory() as session, session.begin():
+    with _runtime() as runtime, runtime.session_factory() as session, session.begin():
         retired = runtime.protector.retire_unused_versions(session)
     console.print(f"retired versions: {retired or 'none'}")
