@@ -167,6 +167,46 @@ def serve(
     )
 
 
+subjects_app = typer.Typer(help="Data subjects (the operator's tools).", no_args_is_help=True)
+app.add_typer(subjects_app, name="subjects")
+
+
+@subjects_app.command("erase")
+def erase(
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")],
+    id_number: Annotated[str | None, typer.Option(help="PRC identity number.")] = None,
+    mobile: Annotated[str | None, typer.Option(help="Mobile number.")] = None,
+    vin: Annotated[str | None, typer.Option(help="VIN of the subject's vehicle.")] = None,
+) -> None:
+    """Erase a subject by crypto-shredding their data key; the erasure is audited."""
+    from hub.errors import NotFoundError
+    from hub.records.erasure import erase_subject
+    from hub.runtime import Runtime
+    from hub.store.db import unit_of_work
+
+    found = {"id_number": id_number, "mobile": mobile, "vin": vin}
+    identifiers = {kind: value for kind, value in found.items() if value}
+    if not identifiers:
+        raise typer.BadParameter("name the subject by --id-number, --mobile or --vin")
+    runtime = Runtime.build(get_settings())
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            erasure = erase_subject(
+                session,
+                protector=runtime.protector,
+                identifiers=identifiers,
+                actor="operator:cli",
+                reason=reason,
+            )
+    except NotFoundError:
+        console.print("[red]no data subject with these identifiers[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        runtime.engine.dispose()
+    state = "erased" if erasure.erased_now else "was already erased"
+    console.print(f"subject {erasure.subject} {state}; their records can no longer be read")
+
+
 @app.command()
 def demo(
     hub_url: Annotated[str | None, typer.Option(help="Base URL of the running hub.")] = None,

@@ -318,6 +318,28 @@ class FieldProtector:
             for subject_id, kek_version, wrapped in rows:
                 self._cache.put(subject_id, self._unwrap(subject_id, kek_version, wrapped))
 
+    def forget_shredded(self, session: Session, subject_ids: Collection[str]) -> frozenset[str]:
+        """Which of these subjects are shredded now, dropping their cached keys.
+
+        Another process (the CLI, another replica) may have erased a subject whose key this
+        process still caches; the release path calls this once per page so that an erasure
+        takes effect at once everywhere, not when the cache entry expires.
+        """
+        shredded: set[str] = set()
+        ids = sorted(set(subject_ids))
+        for start in range(0, len(ids), 1000):
+            shredded.update(
+                session.scalars(
+                    select(_subject_keys.c.subject_id).where(
+                        _subject_keys.c.subject_id.in_(ids[start : start + 1000]),
+                        _subject_keys.c.shredded_at.is_not(None),
+                    )
+                )
+            )
+        for subject_id in shredded:
+            self._cache.drop(subject_id)
+        return frozenset(shredded)
+
     def _data_key(self, session: Session, subject_id: str, *, create: bool) -> AESGCM:
         entry = self._cache.get(subject_id)
         if entry is not None:

@@ -41,8 +41,12 @@ def _dimension_rows(
         ).all()
         if not rows:
             return
-        protector.preload(session, {r.subject_id for r in rows})
+        subjects = {r.subject_id for r in rows}
+        erased = protector.forget_shredded(session, subjects)  # erased subjects are not counted
+        protector.preload(session, subjects - erased)
         for row in rows:
+            if row.subject_id in erased:
+                continue
             opened = protector.open_fields(
                 session,
                 subject_id=row.subject_id,

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.service import consent_states
@@ -14,7 +13,7 @@ from hub.audit import append_event
 from hub.auth.tokens import AuthenticatedPartner
 from hub.crypto import FieldProtector
 from hub.errors import NotFoundError
-from hub.records.models import DataSubject, SubjectIdentifier
+from hub.records.erasure import find_subject
 from hub.registry.models import Agreement, Dataset, Partner
 from hub.release.pipeline import policy_input
 
@@ -24,23 +23,6 @@ class Explainer(Protocol):
     def revision(self) -> str: ...
 
     def explain(self, policy_input: Mapping[str, Any]) -> Mapping[str, Any]: ...
-
-
-def _find_subject(
-    session: Session, protector: FieldProtector, identifiers: Mapping[str, str]
-) -> DataSubject:
-    digests = [(kind, protector.blind_index(kind, value)) for kind, value in identifiers.items()]
-    for kind, digest in digests:
-        subject_id = session.scalars(
-            select(SubjectIdentifier.subject_id).where(
-                SubjectIdentifier.kind == kind, SubjectIdentifier.digest == digest
-            )
-        ).first()
-        if subject_id is not None:
-            subject = session.get(DataSubject, subject_id)
-            if subject is not None:
-                return subject
-    raise NotFoundError("No data subject with these identifiers.")
 
 
 def explain_release(
@@ -63,7 +45,7 @@ def explain_release(
     dataset = session.get(Dataset, agreement.dataset_id)
     if recipient is None or dataset is None:  # guarded by foreign keys
         raise NotFoundError("No agreement with this id.")
-    subject = _find_subject(session, protector, identifiers)
+    subject = find_subject(session, protector, identifiers)
     state = consent_states(
         session,
         subject_ids=[subject.id],

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from consent.service import ConsentState, consent_states
 from hub.audit import append_event, append_events
 from hub.auth.tokens import AuthenticatedPartner
-from hub.crypto import FieldProtector
+from hub.crypto import FieldProtector, SubjectShreddedError
 from hub.deid.guard import EgressGuard, entities_for_categories
 from hub.errors import NotFoundError
 from hub.policy import Decision, PolicyEngine, canonical_digest
@@ -53,6 +53,7 @@ class _DecisionGroup:
     withheld_keys: list[str] = field(default_factory=list)
     subjects: set[str] = field(default_factory=set)
     free_text: list[tuple[ReleasedRecord, str]] = field(default_factory=list)
+    erased_keys: list[str] = field(default_factory=list)
     #: Per subject (audit pseudonym): the consent and receipt the decision relied on.
     consents: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     #: Fields the decision released that could not leave (no recipient encryption key).
@@ -252,6 +253,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     decided: dict[tuple[object, ...], _DecisionGroup] = {}
     categories = dataset.field_categories  # a property that builds a dict: once per page
     free_text_fields = [n for n, c in categories.items() if c == FREE_TEXT]
+    gates.protector.forget_shredded(session, subject_ids)
     gates.protector.preload(session, subject_ids)
     # (recipient's, audit's) pseudonym per subject: two HMACs per subject, not per record
     pseudonyms: dict[str, tuple[str, str]] = {}
@@ -296,14 +298,20 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             group.withheld_keys.append(row.record_key)
             continue
         wanted = [name for name, action in decision.obligations.items() if action != "drop"]
-        opened = gates.protector.open_fields(
-            session,
-            subject_id=row.subject_id,
-            dataset_id=dataset.id,
-            record_key=row.record_key,
-            sealed=row.sealed,
-            only=wanted,
-        )
+        try:
+            opened = gates.protector.open_fields(
+                session,
+                subject_id=row.subject_id,
+                dataset_id=dataset.id,
+                record_key=row.record_key,
+                sealed=row.sealed,
+                only=wanted,
+            )
+        except SubjectShreddedError:
+            # The subject was erased: their data key is gone, so nothing of theirs can leave.
+            group.withheld_keys.append(row.record_key)
+            group.erased_keys.append(row.record_key)
+            continue
         if recipient is None and any(
             a == "encrypt_for_recipient" for a in decision.obligations.values()
         ):
@@ -378,6 +386,7 @@ def _decision_record(group: _DecisionGroup) -> dict[str, Any]:
         "subjects": sorted(group.subjects),
         "released_keys": group.released_keys,
         "withheld_keys": group.withheld_keys,
+        "erased_keys": group.erased_keys,
     }
 
 
