@@ -54,10 +54,15 @@ def demo_consumers(env: HubEnv) -> list[DemoConsumer]:
     )
 
 
-def consumer_with(env: HubEnv, status: ConsentStatus, *, skip: int = 0) -> DemoConsumer:
-    """A demo consumer who has a consent in ``status`` (the ``skip``-th such one)."""
+def consumer_with(
+    env: HubEnv, status: ConsentStatus, *, skip: int = 0, other_than: DemoConsumer | None = None
+) -> DemoConsumer:
+    """A demo consumer who has a consent in ``status`` (the ``skip``-th such one), never
+    ``other_than``: tests of one consumer reaching for another's ids need two people."""
     found = 0
     for consumer in demo_consumers(env):
+        if other_than is not None and consumer.subject_id == other_than.subject_id:
+            continue
         if statuses_of(env, consumer.subject_id, status):
             if found == skip:
                 return consumer

@@ -47,7 +47,7 @@ def test_sign_in_form_needs_the_csrf_token(hub: HubEnv) -> None:
 
 def test_another_consumers_consent_is_404(hub: HubEnv) -> None:
     owner = consumer_with(hub, ConsentStatus.ACTIVE, skip=1)
-    other = consumer_with(hub, ConsentStatus.ACTIVE, skip=2)
+    other = consumer_with(hub, ConsentStatus.ACTIVE, skip=2, other_than=owner)
     consent_id = statuses_of(hub, owner.subject_id, ConsentStatus.ACTIVE)[0]
     client = new_client(hub)
     token = sign_in(hub, client, other.mobile)
@@ -63,7 +63,7 @@ def test_another_consumers_consent_is_404(hub: HubEnv) -> None:
 
 def test_another_consumers_request_is_404(hub: HubEnv) -> None:
     owner = consumer_with(hub, ConsentStatus.REQUESTED)
-    other = consumer_with(hub, ConsentStatus.ACTIVE, skip=3)
+    other = consumer_with(hub, ConsentStatus.ACTIVE, skip=3, other_than=owner)
     request_id = statuses_of(hub, owner.subject_id, ConsentStatus.REQUESTED)[0]
     client = new_client(hub)
     token = sign_in(hub, client, other.mobile)
