@@ -98,11 +98,13 @@ class EmbeddedPolicyEngine:
                 return orjson.loads(engine.eval_rule_as_json(rule))
             return engine.eval_rule(rule)
         except RuntimeError as error:
-            # An evaluation error may leave cached rule state behind: rebuild next time.
-            discard_thread_engine(self._key)
-            raise PolicyEvaluationError(
-                f"policy evaluation failed: {engine_message(error)}"
-            ) from error
+            message = engine_message(error)
+        # An evaluation error may leave cached rule state behind: rebuild next time. Once
+        # discarded, this frame holds the engine's last reference; it must not travel in the
+        # exception's traceback, or the cyclic GC may drop it on another thread (unsendable).
+        discard_thread_engine(self._key)
+        del engine
+        raise PolicyEvaluationError(f"policy evaluation failed: {message}")
 
     def _thread_engine(self) -> Any:
         return thread_engine(self._key, lambda: new_engine(self._bundle))

@@ -36,9 +36,13 @@ def new_engine(bundle: PolicyBundle, *, with_tests: bool = False) -> Any:
         for module in modules:
             engine.add_policy(module.path, module.text)
         engine.add_data_json(bundle.data_json())
+        return engine
     except RuntimeError as error:
-        raise PolicyLoadError(f"policy does not compile: {engine_message(error)}") from error
-    return engine
+        message = engine_message(error)
+    # The refused engine must die here, on its own thread, not later inside the exception's
+    # traceback wherever the cyclic GC happens to collect it.
+    del engine
+    raise PolicyLoadError(f"policy does not compile: {message}")
 
 
 @dataclass(frozen=True)

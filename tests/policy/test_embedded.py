@@ -221,3 +221,38 @@ def test_load_policy_engine_rejects_bad_settings(policies_dir: Path) -> None:
         load_policy_engine(kind="opa", policies_dir=policies_dir, opa_url=None)
     with pytest.raises(PolicyLoadError):
         load_policy_engine(kind="sidecar", policies_dir=policies_dir)  # type: ignore[arg-type]
+
+
+def _engines_reachable_from(error: BaseException) -> list[object]:
+    """regorus engines that an exception keeps alive through its tracebacks' frames."""
+    found: list[object] = []
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            found += [v for v in tb.tb_frame.f_locals.values() if type(v).__name__ == "Engine"]
+            tb = tb.tb_next
+        pending += [current.__cause__, current.__context__]
+    return found
+
+
+def test_a_failed_evaluation_does_not_carry_its_engine_away(
+    engine: EmbeddedPolicyEngine,
+) -> None:
+    # An engine is unsendable: if an exception kept it alive, the cyclic GC could drop it on
+    # another thread, where it leaks with an "unsendable" warning.
+    with pytest.raises(PolicyEvaluationError) as caught:
+        engine._evaluate(BASE_INPUT, "not a rule path", as_json=False)
+    assert _engines_reachable_from(caught.value) == []
+
+
+def test_a_refused_policy_does_not_carry_its_engine_away(policies_copy: Path) -> None:
+    (policies_copy / "broken.rego").write_text("package broken\nallow if {", encoding="utf-8")
+    with pytest.raises(PolicyLoadError) as caught:
+        EmbeddedPolicyEngine(policies_copy)
+    assert _engines_reachable_from(caught.value) == []
