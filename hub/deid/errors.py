@@ -3,7 +3,6 @@
 Exception tree::
 
     DeidError                      base of everything raised by ``hub.deid``
-    ├── UnknownIdentifierKindError normalize_identifier() got a kind it does not know
     ├── InvalidIdentifierError     a value cannot be parsed as the identifier it claims to be
     ├── UnknownTransformError      apply_transform() got an action/category pair it does not handle
     └── TransformInputError        a transform got a value of the wrong type or shape
@@ -17,17 +16,12 @@ __all__ = [
     "DeidError",
     "InvalidIdentifierError",
     "TransformInputError",
-    "UnknownIdentifierKindError",
     "UnknownTransformError",
 ]
 
 
 class DeidError(Exception):
     """Base class of every error raised by ``hub.deid``."""
-
-
-class UnknownIdentifierKindError(DeidError, ValueError):
-    """``normalize_identifier`` was given a kind it does not support."""
 
 
 class InvalidIdentifierError(DeidError, ValueError):

@@ -1,8 +1,8 @@
 """Validators and canonical forms for the identifiers that flow through the hub.
 
 Pure functions, no I/O, no clock. Each validator answers "is this string, as written, a
-well-formed identifier of this kind?"; :func:`normalize_identifier` turns a written form into the
-one canonical form used for comparisons and blind indexes.
+well-formed identifier of this kind?". The one canonical form used for comparisons and blind
+indexes is :func:`hub.crypto.normalize.normalize_identifier`.
 
 What is checked, per kind:
 
@@ -37,7 +37,7 @@ import re
 from datetime import date
 from typing import Final, Literal
 
-from hub.deid.errors import InvalidIdentifierError, UnknownIdentifierKindError
+from hub.deid.errors import InvalidIdentifierError
 
 __all__ = [
     "IBAN_LENGTHS",
@@ -52,7 +52,6 @@ __all__ = [
     "is_valid_vin",
     "luhn_check_digit",
     "luhn_valid",
-    "normalize_identifier",
     "prc_id_birth_date",
     "prc_id_check_char",
     "vin_check_digit",
@@ -331,55 +330,3 @@ def is_valid_iban(s: str) -> bool:
     if IBAN_LENGTHS.get(compact[:2]) != len(compact):
         return False
     return bool(_iban_mod97(compact[4:] + compact[:4]) == 1)
-
-
-# ------------------------------------------------------------------------------------- normalize
-
-
-def normalize_identifier(kind: str, value: str) -> str:
-    """The canonical form of ``value`` as an identifier of ``kind``.
-
-    * ``vin``: separators (spaces, hyphens) removed, upper case.
-    * ``id_number``: whitespace removed, upper case (so a PRC ID's ``x`` becomes ``X``; passport
-      numbers are treated the same way).
-    * ``plate``: separators (middle dots, spaces, hyphens) removed, Latin letters upper-cased:
-      ``粤b·d12345`` -> ``粤BD12345``.
-    * ``mobile``: E.164 without separators. Chinese mobiles (with or without +86) become
-      ``+86`` + 11 digits; other numbers must carry an international ``+`` or ``00`` prefix.
-    * ``email``: surrounding whitespace removed, lower case (local part included: the hub treats
-      addresses case-insensitively, as every large mail provider does).
-    * ``iban``: spaces removed, upper case. ``card``: spaces and hyphens removed.
-
-    Normalisation does not validate (use the ``is_valid_*`` functions), except where the value
-    cannot be brought into the canonical form at all (:class:`InvalidIdentifierError`). An unknown
-    ``kind`` raises :class:`UnknownIdentifierKindError`.
-    """
-    if kind == "vin":
-        return _SEPARATORS_RE.sub("", value).upper()
-    if kind == "id_number":
-        return re.sub(r"\s", "", value).upper()
-    if kind == "plate":
-        return re.sub(rf"[{PLATE_SEPARATORS}\s\-]", "", value).upper()
-    if kind == "mobile":
-        return _normalize_mobile(value)
-    if kind == "email":
-        return value.strip().lower()
-    if kind == "iban":
-        return re.sub(r"\s", "", value).upper()
-    if kind == "card":
-        return _SEPARATORS_RE.sub("", value)
-    raise UnknownIdentifierKindError(f"unknown identifier kind {kind!r}")
-
-
-def _normalize_mobile(value: str) -> str:
-    stripped = value.strip()
-    national = _cn_mobile_national(stripped)
-    if national is not None:
-        return "+86" + national
-    compact = re.sub(r"[\s\-().]", "", stripped)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if compact.startswith("+") and compact[1:].isascii() and compact[1:].isdigit():
-        if 8 <= len(compact) - 1 <= 15:
-            return compact
-    raise InvalidIdentifierError("not a recognisable mobile number")
