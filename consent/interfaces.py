@@ -35,3 +35,10 @@ class PartnerDirectory(Protocol):
     """Display names of partners by id (for the consumer's plain-words summaries)."""
 
     def __call__(self, session: Session, ids: Sequence[str], /) -> Mapping[str, str]: ...
+
+
+class SubjectPseudonyms(Protocol):
+    """The subject's stable pseudonym for one recipient (the ``subject`` its released records
+    carry), so a webhook tells the recipient whose rows to delete without naming the person."""
+
+    def __call__(self, recipient_id: str, subject_id: str, /) -> str: ...

@@ -133,13 +133,16 @@ class NotificationStatus(StrEnum):
 
 
 class ConsentNotification(Base):
-    """A consent event a recipient must hear about (withdrawn, revoked, expired). Written in the
-    same transaction as the change (the transactional outbox); acknowledged by the partner."""
+    """An event a recipient must hear about, written in the same transaction as the change (the
+    transactional outbox) and acknowledged by the partner: a consent withdrawn, revoked or
+    expired (``consent_id`` set), or an agreement terminated or expired (``agreement_id`` set,
+    so the recipient learns it must delete what it pulled once the retention period ends)."""
 
     __tablename__ = "consent_notifications"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("ntf"))
-    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
+    consent_id: Mapped[str | None] = mapped_column(ForeignKey("consents.id"), index=True)
+    agreement_id: Mapped[str | None] = mapped_column(ForeignKey("agreements.id"), index=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
     event_type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column()

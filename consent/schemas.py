@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -78,11 +78,17 @@ class AttestationBody(_Strict):
     records_deleted: int | None = Field(default=None, ge=0)
 
 
-EventType = Literal["consent.withdrawn", "consent.revoked", "consent.expired"]
+EventType = Literal[
+    "consent.withdrawn",
+    "consent.revoked",
+    "consent.expired",
+    "agreement.terminated",
+    "agreement.expired",
+]
 
 
 def _all_events() -> list[EventType]:
-    return ["consent.withdrawn", "consent.revoked", "consent.expired"]
+    return list(get_args(EventType))
 
 
 class WebhookCreate(_Strict):
@@ -228,7 +234,8 @@ class WebhookList(BaseModel):
 
 class NotificationPublic(BaseModel):
     id: str
-    consent_id: str
+    consent_id: str | None = Field(description="Set on consent events")
+    agreement_id: str | None = Field(description="Set on agreement events")
     type: str
     created_at: datetime
     acknowledged_at: datetime | None
@@ -239,6 +246,7 @@ class NotificationPublic(BaseModel):
         return cls(
             id=n.id,
             consent_id=n.consent_id,
+            agreement_id=n.agreement_id,
             type=n.event_type,
             created_at=n.created_at,
             acknowledged_at=n.acknowledged_at,

@@ -33,7 +33,7 @@ from consent.errors import (
     InvalidConsentTransitionError,
     WideningError,
 )
-from consent.interfaces import AuditSink, PartnerDirectory
+from consent.interfaces import AuditSink, PartnerDirectory, SubjectPseudonyms
 from consent.models import (
     Consent,
     ConsentEvent,
@@ -391,6 +391,20 @@ def _receipt_claims(consent: Consent, *, event: str, seq: int, at: datetime) -> 
     }
 
 
+@dataclass(frozen=True)
+class Effects:
+    """What a consent change sets off besides its history row: a signed receipt, an audit
+    event, and (for recipients' webhooks) the subject's pseudonym for the recipient. Each is
+    optional: the hub's internal moves (:func:`set_status`) only record history."""
+
+    signer: ReceiptSigner | None = None
+    audit: AuditSink | None = None
+    pseudonyms: SubjectPseudonyms | None = None
+
+
+NO_EFFECTS = Effects()
+
+
 def _append(
     session: Session,
     consent: Consent,
@@ -400,14 +414,14 @@ def _append(
     channel: str,
     reason: str,
     now: datetime,
-    signer: ReceiptSigner | None,
-    audit: AuditSink | None,
+    effects: Effects,
 ) -> ConsentEvent:
     """Append the history row for the consent's current state (and its receipt, outbox row and
     audit event). The consent row must be locked (or new)."""
     seq = consent.version + 1
     name = event_name(from_status, consent.status)
     receipt_id: str | None = None
+    signer = effects.signer
     if signer is not None and consent.status != ConsentStatus.REQUESTED:
         signed = signer.sign(_receipt_claims(consent, event=name, seq=seq, at=now), issued_at=now)
         receipt_id = signed.receipt_id
@@ -439,9 +453,16 @@ def _append(
     session.add(event)
     session.flush()
     if name in NOTIFIED_EVENTS and consent.recipient_id is not None:
-        enqueue_notification(session, consent=consent, event_type=name, reason=reason, now=now)
-    if audit is not None:
-        audit(
+        pseudonym = (
+            effects.pseudonyms(consent.recipient_id, consent.subject_id)
+            if effects.pseudonyms is not None
+            else None
+        )
+        enqueue_notification(
+            session, consent=consent, event_type=name, reason=reason, now=now, subject=pseudonym
+        )
+    if effects.audit is not None:
+        effects.audit(
             session,
             {
                 "kind": "consent.changed",
@@ -492,8 +513,7 @@ def _transition(
     channel: str,
     reason: str,
     now: datetime,
-    signer: ReceiptSigner | None,
-    audit: AuditSink | None,
+    effects: Effects,
 ) -> Consent:
     consent = _lock(session, consent_id, subject_id)
     current = consent.status
@@ -513,8 +533,7 @@ def _transition(
         channel=channel,
         reason=reason,
         now=now,
-        signer=signer,
-        audit=audit,
+        effects=effects,
     )
     return consent
 
@@ -532,8 +551,7 @@ def _new_consent(
     actor: str,
     channel: str,
     now: datetime,
-    signer: ReceiptSigner | None,
-    audit: AuditSink | None,
+    effects: Effects,
 ) -> Consent:
     if (recipient_id is None) == (recipient_role is None):
         raise InvalidConsentError("name either a recipient partner or a recipient role")
@@ -569,8 +587,7 @@ def _new_consent(
         channel=channel,
         reason=reason if status == ConsentStatus.REQUESTED else "",
         now=now,
-        signer=signer,
-        audit=audit,
+        effects=effects,
     )
     return consent
 
@@ -635,11 +652,13 @@ class ConsentService:
         signer: ReceiptSigner | None = None,
         audit: AuditSink | None = None,
         directory: PartnerDirectory | None = None,
+        pseudonyms: SubjectPseudonyms | None = None,
     ) -> None:
         self.taxonomy = taxonomy
         self.signer = signer
         self.audit = audit
         self.directory = directory
+        self.effects = Effects(signer=signer, audit=audit, pseudonyms=pseudonyms)
 
     # -- partner side -------------------------------------------------------------------------
 
@@ -696,8 +715,7 @@ class ConsentService:
             actor=f"partner:{recipient_id}",
             channel="api",
             now=now,
-            signer=self.signer,
-            audit=self.audit,
+            effects=self.effects,
         )
 
     def revoke(
@@ -722,8 +740,7 @@ class ConsentService:
             channel=channel,
             reason=reason.strip(),
             now=now or utcnow(),
-            signer=self.signer,
-            audit=self.audit,
+            effects=self.effects,
         )
 
     # -- consumer side ------------------------------------------------------------------------
@@ -754,8 +771,7 @@ class ConsentService:
             actor=f"subject:{subject_id}",
             channel=channel,
             now=now,
-            signer=self.signer,
-            audit=self.audit,
+            effects=self.effects,
         )
 
     def grant_request(
@@ -814,8 +830,7 @@ class ConsentService:
             channel=channel,
             reason="",
             now=now,
-            signer=self.signer,
-            audit=self.audit,
+            effects=self.effects,
         )
         return consent
 
@@ -914,8 +929,7 @@ class ConsentService:
             channel=channel,
             reason=reason,
             now=now or utcnow(),
-            signer=self.signer,
-            audit=self.audit,
+            effects=self.effects,
         )
 
     # -- the sweep ----------------------------------------------------------------------------
@@ -946,8 +960,7 @@ class ConsentService:
                 channel="sweep",
                 reason="the consent reached its end date",
                 now=now,
-                signer=self.signer,
-                audit=self.audit,
+                effects=self.effects,
             )
         return len(ids)
 
@@ -1130,8 +1143,7 @@ def grant_consent(
         actor=actor,
         channel=channel,
         now=now,
-        signer=None,
-        audit=None,
+        effects=NO_EFFECTS,
     )
     return consent
 
@@ -1160,8 +1172,7 @@ def change_status(
         channel=channel,
         reason=reason,
         now=now or utcnow(),
-        signer=None,
-        audit=None,
+        effects=NO_EFFECTS,
     )
 
 

@@ -51,6 +51,9 @@ from consent.settings import WebhookSettings
 from hub.store.base import utcnow
 
 NOTIFIED_EVENTS = frozenset({"consent.withdrawn", "consent.revoked", "consent.expired"})
+#: Agreement notices (written by ``hub.registry.agreements``) travel through the same outbox.
+AGREEMENT_EVENTS = frozenset({"agreement.terminated", "agreement.expired"})
+WEBHOOK_EVENTS = NOTIFIED_EVENTS | AGREEMENT_EVENTS
 SIGNATURE_HEADER = "Tollhouse-Signature"
 ENDED = (ConsentStatus.WITHDRAWN, ConsentStatus.REVOKED, ConsentStatus.EXPIRED)
 MAX_ENDPOINTS_PER_PARTNER = 10
@@ -112,10 +115,27 @@ def check_webhook_url(
 
 
 def enqueue_notification(
-    session: Session, *, consent: Consent, event_type: str, reason: str, now: datetime
+    session: Session,
+    *,
+    consent: Consent,
+    event_type: str,
+    reason: str,
+    now: datetime,
+    subject: str | None = None,
 ) -> ConsentNotification:
-    """Write the notification and one pending delivery per active endpoint of the recipient."""
+    """Write the notification and one pending delivery per active endpoint of the recipient.
+    ``subject`` is the subject's pseudonym for the recipient (what its records carry)."""
     assert consent.recipient_id is not None
+    data = {
+        "consent_id": consent.id,
+        "subject": subject,
+        "status": consent.status,
+        "purpose": consent.purpose,
+        "categories": list(consent.categories),
+        "receipt_id": consent.receipt_id,
+        # The consumer's own words stay with the hub; the hub's reasons go to the partner.
+        "reason": "" if event_type == "consent.withdrawn" else reason,
+    }
     notification = ConsentNotification(
         consent_id=consent.id,
         partner_id=consent.recipient_id,
@@ -123,36 +143,58 @@ def enqueue_notification(
         payload={},
         created_at=now,
     )
+    return _enqueue(session, notification, data)
+
+
+def enqueue_agreement_notice(
+    session: Session,
+    *,
+    partner_id: str,
+    agreement_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> ConsentNotification:
+    """Push an agreement notice (terminated, expired) to the recipient's webhooks, in the
+    caller's transaction. ``data`` is the notice's own payload data."""
+    if event_type not in AGREEMENT_EVENTS:
+        raise ValueError(f"not an agreement event: {event_type}")
+    notification = ConsentNotification(
+        agreement_id=agreement_id,
+        partner_id=partner_id,
+        event_type=event_type,
+        payload={},
+        created_at=now,
+    )
+    return _enqueue(session, notification, data)
+
+
+def _enqueue(
+    session: Session, notification: ConsentNotification, data: dict[str, Any]
+) -> ConsentNotification:
     session.add(notification)
     session.flush()
     notification.payload = {
         "id": notification.id,
-        "type": event_type,
-        "created_at": now.isoformat(),
-        "data": {
-            "consent_id": consent.id,
-            "status": consent.status,
-            "purpose": consent.purpose,
-            "categories": list(consent.categories),
-            "receipt_id": consent.receipt_id,
-            # The consumer's own words stay with the hub; the hub's reasons go to the partner.
-            "reason": "" if event_type == "consent.withdrawn" else reason,
-        },
+        "type": notification.event_type,
+        "created_at": notification.created_at.isoformat(),
+        "data": data,
     }
     endpoints = session.scalars(
         select(WebhookEndpoint).where(
-            WebhookEndpoint.partner_id == consent.recipient_id, WebhookEndpoint.active.is_(True)
+            WebhookEndpoint.partner_id == notification.partner_id,
+            WebhookEndpoint.active.is_(True),
         )
     ).all()
     for endpoint in endpoints:
-        if event_type in endpoint.event_types:
+        if notification.event_type in endpoint.event_types:
             session.add(
                 WebhookDelivery(
                     notification_id=notification.id,
                     endpoint_id=endpoint.id,
                     status=NotificationStatus.PENDING,
-                    next_attempt_at=now,
-                    created_at=now,
+                    next_attempt_at=notification.created_at,
+                    created_at=notification.created_at,
                 )
             )
     session.flush()
@@ -173,10 +215,10 @@ def register_endpoint(
     resolver: Resolver = _system_resolver,
     now: datetime | None = None,
 ) -> WebhookEndpoint:
-    unknown = sorted(set(event_types) - NOTIFIED_EVENTS)
+    unknown = sorted(set(event_types) - WEBHOOK_EVENTS)
     if unknown or not event_types:
         raise InvalidConsentError(
-            f"event types must be among {sorted(NOTIFIED_EVENTS)}", field="events"
+            f"event types must be among {sorted(WEBHOOK_EVENTS)}", field="events"
         )
     check_webhook_url(url, settings=settings, resolver=resolver)
     count = len(endpoints_of_partner(session, partner_id=partner_id))
@@ -334,7 +376,9 @@ def unacknowledged_withdrawals(
     session: Session, *, older_than: datetime | None = None, limit: int = 500
 ) -> list[UnacknowledgedWithdrawal]:
     """For the regulator: ended consents whose recipient has not acknowledged the notice."""
-    query = select(ConsentNotification).where(ConsentNotification.acknowledged_at.is_(None))
+    query = select(ConsentNotification).where(
+        ConsentNotification.acknowledged_at.is_(None), ConsentNotification.consent_id.is_not(None)
+    )
     if older_than is not None:
         query = query.where(ConsentNotification.created_at <= older_than)
     rows = session.scalars(
@@ -350,14 +394,14 @@ def unacknowledged_withdrawals(
     attested = set(
         session.scalars(
             select(DeletionAttestation.consent_id).where(
-                DeletionAttestation.consent_id.in_([n.consent_id for n in rows])
+                DeletionAttestation.consent_id.in_([n.consent_id for n in rows if n.consent_id])
             )
         )
     )
     return [
         UnacknowledgedWithdrawal(
             notification_id=n.id,
-            consent_id=n.consent_id,
+            consent_id=n.consent_id or "",
             partner_id=n.partner_id,
             event_type=n.event_type,
             notified_at=n.created_at,

@@ -25,6 +25,7 @@ from typing import Final
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from consent.webhooks import enqueue_agreement_notice
 from hub.errors import FieldError
 from hub.policy import PolicyEngine
 from hub.registry.errors import (
@@ -569,6 +570,14 @@ def _notice(
             ),
         },
     }
+    enqueue_agreement_notice(
+        session,
+        partner_id=notice.partner_id,
+        agreement_id=agreement.id,
+        event_type=event_type,
+        data={**notice.payload["data"], "notice_id": notice.id},
+        now=now,
+    )
     return notice
 
 
@@ -588,9 +597,8 @@ def terminate_agreement(
     """Either party or the operator, effective at once. The recipient is notified and must
     attest deletion of what it pulled once the retention period has run out.
 
-    The notice is written in this transaction (:class:`AgreementNotice`). The consent service's
-    webhook outbox (``consent.webhooks``) is keyed by consent id and cannot carry agreement
-    notices yet; when it takes subject-less notifications, enqueue there as well.
+    The notice is written in this transaction (:class:`AgreementNotice`) and pushed to the
+    recipient's webhooks through the same transactional outbox as consent events.
     """
     now = now or utcnow()
     agreement = _visible(session, actor, agreement_id, lock=True)

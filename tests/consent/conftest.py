@@ -4,6 +4,7 @@ tokens, and the synthetic population to name subjects the way partners do."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,14 @@ def hub(
 ) -> Iterator[HubEnv]:
     """The shared seeded hub, with webhook delivery to loopback allowed (the SSRF guard is
     tested on its own with the production setting)."""
+    with loopback_webhook_hub(seeded_template, databases) as env:
+        yield env
+
+
+@contextmanager
+def loopback_webhook_hub(
+    seeded_template: tuple[Path, str, dict[str, Any]], databases: TestDatabases
+) -> Iterator[HubEnv]:
     data_dir, template_url, credentials = seeded_template
     settings = make_settings(data_dir, databases.clone(template_url))
     with pytest.MonkeyPatch.context() as patch:

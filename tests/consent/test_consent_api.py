@@ -257,7 +257,7 @@ def test_malformed_requests_are_4xx(
 def test_an_unknown_consumer_is_404(hub: HubEnv, people: list[Consumer]) -> None:
     response = hub.client.post(
         "/v1/consent-requests",
-        json=request_body(people[0], subject={"mobile": "+8613900000000"}),
+        json=request_body(people[0], subject={"mobile": "+8613957204816"}),
         headers=hub.auth(LENDER),
     )
     assert response.status_code == 404

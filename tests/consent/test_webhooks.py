@@ -13,13 +13,20 @@ import pytest
 from sqlalchemy import select
 
 from consent.errors import UnsafeWebhookError
-from consent.models import ConsentNotification, NotificationStatus, WebhookDelivery
+from consent.models import Consent, ConsentNotification, NotificationStatus, WebhookDelivery
 from consent.settings import WebhookSettings
 from consent.webhooks import SIGNATURE_HEADER, check_webhook_url, verify_signature
 from hub.demo.population import Consumer
 from hub.store.base import utcnow
 from tests.consent.receiver import Receiver, receiver
-from tests.consent.support import LENDER, consumer_auth, person_without_consent, request_body
+from tests.consent.support import (
+    DATASET,
+    LENDER,
+    consumer_auth,
+    owners,
+    person_without_consent,
+    request_body,
+)
 from tests.support.hub import HubEnv
 
 TAKEN: set[str] = set()
@@ -57,6 +64,11 @@ def withdraw(hub: HubEnv, consent_id: str, me: dict[str, str]) -> str:
         ).one()
 
 
+def subject_of_consent(hub: HubEnv, consent_id: str) -> str:
+    with hub.session() as session:
+        return session.scalars(select(Consent.subject_id).where(Consent.id == consent_id)).one()
+
+
 def deliveries(hub: HubEnv, notification_id: str) -> list[WebhookDelivery]:
     with hub.session() as session:
         return list(
@@ -79,6 +91,11 @@ def test_withdrawal_is_delivered_signed_and_acknowledged(
     hub: HubEnv, people: list[Consumer], endpoint: Receiver
 ) -> None:
     consent_id, me = granted_consent(hub, people)
+    # What the lender holds of this consumer, by the pseudonym its records carry.
+    released = hub.pull_all(LENDER, hub.agreement(LENDER, DATASET))
+    subject_id = subject_of_consent(hub, consent_id)
+    keys = {key for key, owner in owners(hub).items() if owner == subject_id}
+    held = {r["subject"] for r in released if r["record_key"] in keys}
     notification_id = withdraw(hub, consent_id, me)
     assert notification_id in {i["notification_id"] for i in unacknowledged(hub)}
 
@@ -90,6 +107,8 @@ def test_withdrawal_is_delivered_signed_and_acknowledged(
     assert payload["type"] == "consent.withdrawn"
     assert payload["data"]["consent_id"] == consent_id
     assert payload["data"]["receipt_id"].startswith("rcp_")
+    # The recipient learns whose rows to delete by the pseudonym it already holds, nothing more.
+    assert held == {payload["data"]["subject"]}
     jwks = hub.client.get("/.well-known/jwks.json").json()
     assert verify_signature(got.body, got.headers[SIGNATURE_HEADER.lower()], jwks)
     assert not verify_signature(got.body + b" ", got.headers[SIGNATURE_HEADER.lower()], jwks)

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from hub.crypto.normalize import normalize_identifier
 from hub.deid.identifiers import (
     PLATE_PROVINCES,
     PRC_PROVINCE_CODES,
@@ -16,7 +17,6 @@ from hub.deid.identifiers import (
     is_valid_prc_id,
     is_valid_vin,
     luhn_valid,
-    normalize_identifier,
     prc_id_birth_date,
 )
 from hub.demo.population import AS_OF, Population, generate_population
