@@ -8,10 +8,13 @@ in :mod:`consent`.
 
 from __future__ import annotations
 
+from typing import cast
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.portal.auth import SessionStore, SignIn
 from hub.portal.consumer import ConsumerPortal
@@ -19,9 +22,18 @@ from hub.portal.errors import PortalError
 from hub.portal.i18n import Catalogs
 from hub.portal.mydata import MyData
 from hub.portal.notifier import build_notifier
+from hub.portal.rights import ConsumerRights
 from hub.portal.router import router
 from hub.portal.settings import PortalSettings
-from hub.portal.web import PREFIX, STATIC_DIR, Portal, make_templates, portal_error_handler
+from hub.portal.web import (
+    PREFIX,
+    STATIC_DIR,
+    HttpHandler,
+    Portal,
+    html_for_portal,
+    make_templates,
+    portal_error_handler,
+)
 from hub.runtime import Runtime
 
 __all__ = ["Portal", "PortalSettings", "build_portal", "mount_portal"]
@@ -46,6 +58,7 @@ def build_portal(runtime: Runtime, settings: PortalSettings | None = None) -> Po
             protector=runtime.protector,
             jwks=runtime.signing_keys.public_jwks,
         ),
+        rights=ConsumerRights(runtime.protector),
         catalogs=Catalogs.load(),
         templates=make_templates(),
         secure_cookies=urlsplit(runtime.settings.issuer).scheme == "https",
@@ -57,3 +70,11 @@ def mount_portal(app: FastAPI, runtime: Runtime, portal: Portal | None = None) -
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="portal-static")
     app.add_exception_handler(PortalError, portal_error_handler)
+    # Bad form values and unknown pages under /portal: an HTML page in the consumer's language
+    # (same 4xx); the API keeps its problem+json handlers (installed before the portal).
+    validation, http_error = html_for_portal(
+        cast(HttpHandler | None, app.exception_handlers.get(RequestValidationError)),
+        cast(HttpHandler | None, app.exception_handlers.get(StarletteHTTPException)),
+    )
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -21,8 +21,18 @@ from consent.service import ConsentService
 from hub.audit import AuditEvent, query_events
 from hub.crypto import FieldProtector
 from hub.portal.errors import PortalNotFoundError
+from hub.portal.labels import field_label
 from hub.records.models import Record
+from hub.registry.models import Dataset
 from hub.registry.service import partners_by_id
+from hub.rights.service import is_erased
+
+Gettext = Callable[[str], str]
+
+
+def _identity(message: str) -> str:
+    return message
+
 
 #: How many audit events the ledger page reads at most (newest kept).
 LEDGER_SCAN = 5000
@@ -38,6 +48,8 @@ class LedgerEntry:
     purpose: str
     allowed: bool
     fields: tuple[str, ...]
+    #: The same fields in plain words, in the consumer's language.
+    field_labels: tuple[str, ...]
     reasons: tuple[str, ...]
     consent_id: str | None
     receipt_id: str | None
@@ -79,10 +91,15 @@ class MyData:
         self.jwks = jwks
 
     def ledger(
-        self, session: Session, *, subject_id: str, outcome: str | None = None
+        self,
+        session: Session,
+        *,
+        subject_id: str,
+        outcome: str | None = None,
+        gettext: Gettext = _identity,
     ) -> list[LedgerEntry]:
         """Every release decision that concerned this consumer, newest first; ``outcome``
-        ``allowed`` or ``denied`` filters."""
+        ``allowed`` or ``denied`` filters; field names in plain words through ``gettext``."""
         pseudonym = self.protector.pseudonym("audit", subject_id)
         events: list[AuditEvent] = []
         after: int | None = None
@@ -100,6 +117,7 @@ class MyData:
                 session, sorted({e.partner_id for e in events if e.partner_id})
             ).items()
         }
+        categories = self.field_categories(session, {e.dataset_id for e in events if e.dataset_id})
         # A decision covers every subject in the same consent state and cites each subject's
         # own consent and receipt by pseudonym; show them only when they are this consumer's.
         own = {c.id for c in self.consents.consents_of_subject(session, subject_id=subject_id)}
@@ -110,6 +128,8 @@ class MyData:
                 if pseudonym not in decision.get("subjects", []):
                     continue
                 allowed = bool(decision.get("allow"))
+                fields = tuple(decision.get("fields_released", [])) if allowed else ()
+                of_dataset = categories.get(event.dataset_id or "", {})
                 cited = decision.get("consents", {}).get(pseudonym) or {}
                 mine = cited.get("consent_id") in own
                 if outcome == "allowed" and not allowed or outcome == "denied" and allowed:
@@ -122,7 +142,10 @@ class MyData:
                         dataset_id=event.dataset_id or "",
                         purpose=event.purpose or "",
                         allowed=allowed,
-                        fields=tuple(decision.get("fields_released", [])) if allowed else (),
+                        fields=fields,
+                        field_labels=tuple(
+                            field_label(f, of_dataset.get(f), gettext) for f in fields
+                        ),
                         reasons=tuple(decision.get("reasons", [])),
                         consent_id=cited.get("consent_id") if mine else None,
                         receipt_id=cited.get("receipt_id") if mine else None,
@@ -131,7 +154,32 @@ class MyData:
         entries.reverse()
         return entries
 
+    @staticmethod
+    def field_categories(session: Session, dataset_ids: set[str]) -> dict[str, dict[str, str]]:
+        """Each dataset's fields and their data categories."""
+        if not dataset_ids:
+            return {}
+        rows = session.scalars(select(Dataset).where(Dataset.id.in_(sorted(dataset_ids)))).all()
+        return {d.id: d.field_categories for d in rows}
+
+    def field_labels(
+        self, session: Session, records: Sequence[MyRecord], gettext: Gettext
+    ) -> dict[str, dict[str, str]]:
+        """Plain-words names of the fields of these records, per dataset."""
+        categories = self.field_categories(session, {r.dataset_id for r in records})
+        return {
+            r.dataset_id: {
+                name: field_label(name, categories.get(r.dataset_id, {}).get(name), gettext)
+                for name in r.fields
+            }
+            for r in records
+        }
+
     def records(self, session: Session, *, subject_id: str) -> list[MyRecord]:
+        """The consumer's records, decrypted; none once their data was erased (the key that
+        opened them is gone)."""
+        if is_erased(session, subject_id=subject_id):
+            return []
         rows = session.scalars(
             select(Record)
             .where(Record.subject_id == subject_id)

@@ -13,6 +13,7 @@ from hub.portal.auth import Outcome
 from hub.portal.errors import PortalNotFoundError
 from hub.portal.i18n import LOCALES, N_
 from hub.portal.labels import PURPOSE_LABELS
+from hub.portal.rights import FormRefused
 from hub.portal.web import (
     PREFIX,
     Checked,
@@ -33,6 +34,10 @@ NOTICES = {
     "granted": N_("Consent granted."),
     "denied": N_("Request denied."),
     "signed-out": N_("You are signed out."),
+    "correction-requested": N_(
+        "Your correction request was sent to the company that provided this record."
+    ),
+    "erased": N_("Your data was erased. Nobody can read it any more, not even Tollhouse."),
 }
 ACTIONS = {"pause": "paused", "resume": "resumed", "withdraw": "withdrawn"}
 
@@ -183,15 +188,23 @@ def ledger(
     outcome: Annotated[Literal["allowed", "denied"] | None, Query()] = None,
 ) -> Response:
     context = consumer.context
-    entries = context.portal.mydata.ledger(session, subject_id=consumer.subject_id, outcome=outcome)
+    entries = context.portal.mydata.ledger(
+        session, subject_id=consumer.subject_id, outcome=outcome, gettext=context.gettext
+    )
     return context.render("ledger.html", entries=entries, outcome=outcome, purposes=PURPOSE_LABELS)
 
 
 @router.get("/my-data")
 def my_data(consumer: SignedIn, session: SessionDep) -> Response:
     context = consumer.context
-    records = context.portal.mydata.records(session, subject_id=consumer.subject_id)
-    return context.render("mydata.html", records=records)
+    mydata = context.portal.mydata
+    records = mydata.records(session, subject_id=consumer.subject_id)
+    return context.render(
+        "mydata.html",
+        records=records,
+        labels=mydata.field_labels(session, records, context.gettext),
+        erased=context.portal.rights.erased(session, subject_id=consumer.subject_id),
+    )
 
 
 @router.get("/my-data.{fmt}")
@@ -259,3 +272,126 @@ def verify_receipt(
         receipts=rows,
         verified=(receipt.id, mydata.verify(receipt)),
     )
+
+
+# -- rights: correction and erasure requests -------------------------------------------------
+
+DatasetParam = Annotated[str, Query(alias="dataset", min_length=1, max_length=128)]
+RecordParam = Annotated[str, Query(alias="record", min_length=1, max_length=128)]
+
+
+@router.get("/rights")
+def rights(
+    consumer: SignedIn,
+    session: SessionDep,
+    notice: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    context = consumer.context
+    rights = context.portal.rights
+    views = rights.requests(session, subject_id=consumer.subject_id, gettext=context.gettext)
+    message = context.gettext(NOTICES[notice]) if notice in NOTICES else None
+    return context.render(
+        "rights.html",
+        requests=views,
+        erased=rights.erased(session, subject_id=consumer.subject_id),
+        notice=message,
+    )
+
+
+def _correction_page(
+    consumer: SignedIn,
+    session: SessionDep,
+    *,
+    dataset_id: str,
+    record_key: str,
+    status: int = 200,
+    error: str | None = None,
+    chosen: str = "",
+    value: str = "",
+    note: str = "",
+) -> Response:
+    context = consumer.context
+    form = context.portal.rights.correction_form(
+        session,
+        subject_id=consumer.subject_id,
+        dataset_id=dataset_id,
+        record_key=record_key,
+        gettext=context.gettext,
+    )
+    return context.render(
+        "correction.html",
+        status=status,
+        form=form,
+        error=error,
+        chosen=chosen,
+        value=value,
+        note=note,
+    )
+
+
+@router.get("/rights/correction")
+def correction_page(
+    consumer: SignedIn, session: SessionDep, dataset_id: DatasetParam, record_key: RecordParam
+) -> Response:
+    return _correction_page(consumer, session, dataset_id=dataset_id, record_key=record_key)
+
+
+@router.post("/rights/correction")
+def request_correction(
+    consumer: CheckedConsumer,
+    session: SessionDep,
+    dataset_id: Annotated[str, Form(alias="dataset", min_length=1, max_length=128)],
+    record_key: Annotated[str, Form(alias="record", min_length=1, max_length=128)],
+    field: Annotated[str, Form(max_length=128)] = "",
+    value: Annotated[str, Form(max_length=2000)] = "",
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    try:
+        consumer.context.portal.rights.request_correction(
+            session,
+            subject_id=consumer.subject_id,
+            dataset_id=dataset_id,
+            record_key=record_key,
+            field=field,
+            value=value,
+            note=note,
+        )
+    except FormRefused as refused:
+        return _correction_page(
+            consumer,
+            session,
+            dataset_id=dataset_id,
+            record_key=record_key,
+            status=refused.status,
+            error=consumer.context.gettext(refused.message),
+            chosen=field,
+            value=value,
+            note=note,
+        )
+    return consumer.context.redirect(f"{PREFIX}/rights?notice=correction-requested")
+
+
+@router.get("/rights/erasure")
+def erasure_page(consumer: SignedIn, session: SessionDep) -> Response:
+    context = consumer.context
+    erased = context.portal.rights.erased(session, subject_id=consumer.subject_id)
+    return context.render("erasure.html", error=None, erased=erased)
+
+
+@router.post("/rights/erasure")
+def erase(
+    consumer: CheckedConsumer,
+    session: SessionDep,
+    mobile: Annotated[str, Form(max_length=40)] = "",
+    confirm: Annotated[bool, Form()] = False,
+) -> Response:
+    context = consumer.context
+    if not confirm:
+        error = context.gettext(N_("Please tick the box to confirm. Nothing was erased."))
+        return context.render("erasure.html", status=422, error=error, erased=False)
+    try:
+        context.portal.rights.erase(session, subject_id=consumer.subject_id, mobile=mobile)
+    except FormRefused as refused:
+        error = context.gettext(refused.message)
+        return context.render("erasure.html", status=refused.status, error=error, erased=False)
+    return context.redirect(f"{PREFIX}/rights?notice=erased")

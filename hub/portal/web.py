@@ -3,24 +3,28 @@ cookies, and the one place where portal errors become HTML pages."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Form, Request
+from fastapi.exceptions import RequestValidationError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.api.deps import RuntimeDep, SessionDep
 from hub.portal.auth import SessionStore, SignIn
 from hub.portal.consumer import ConsumerPortal, Gettext
-from hub.portal.errors import CsrfError, PortalError, SignInRequiredError
-from hub.portal.i18n import LOCALES, Catalogs, pick_locale
+from hub.portal.errors import CsrfError, PortalError, PortalNotFoundError, SignInRequiredError
+from hub.portal.i18n import LOCALES, N_, Catalogs, pick_locale
 from hub.portal.models import PortalSession
 from hub.portal.mydata import MyData
 from hub.portal.notifier import Message
+from hub.portal.rights import ConsumerRights
 from hub.portal.settings import PortalSettings
 from hub.records.models import DataSubject
 
@@ -28,6 +32,17 @@ PREFIX = "/portal"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
+#: Headers of every page (the portal's and the regulator dashboard's): no caching, no framing,
+#: a strict CSP (no inline script or style, nothing from another origin).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+}
 
 
 @dataclass
@@ -39,6 +54,7 @@ class Portal:
     sign_in: SignIn
     consumer: ConsumerPortal
     mydata: MyData
+    rights: ConsumerRights
     catalogs: Catalogs
     templates: Environment
     secure_cookies: bool
@@ -62,9 +78,11 @@ class Portal:
         )
 
 
-def make_templates() -> Environment:
+def make_templates(directory: Path = TEMPLATES_DIR) -> Environment:
+    """The Jinja2 environment (autoescaped, gettext) for a directory of templates; the regulator
+    dashboard (:mod:`hub.regulator`) builds its own with it."""
     return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
+        loader=FileSystemLoader(directory),
         autoescape=select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
@@ -122,13 +140,7 @@ class Context:
 
     def finish(self, response: Response) -> Response:
         portal = self.portal
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'"
-        )
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.update(PAGE_HEADERS)
         if self.clear_cookie:
             response.delete_cookie(
                 portal.cookie_name, path="/", secure=portal.secure_cookies, httponly=True
@@ -250,3 +262,83 @@ async def portal_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, SignInRequiredError):
         return context.redirect(f"{PREFIX}/sign-in")
     return context.render("error.html", status=exc.status, message=context.gettext(exc.message))
+
+
+#: The portal's form fields in plain words, for the error page of a value the form refused.
+FORM_FIELDS: dict[str, str] = {
+    "mobile": N_("Mobile number"),
+    "code": N_("6-digit code"),
+    "categories": N_("Which data may they read?"),
+    "duration_days": N_("Number of days"),
+    "locale": N_("Language"),
+    "outcome": N_("Show"),
+    "dataset": N_("Record"),
+    "record": N_("Record"),
+    "field": N_("Which information is wrong?"),
+    "value": N_("What it should say"),
+    "note": N_("Anything else we should know (optional)"),
+    "confirm": N_("I understand that this cannot be undone."),
+    "fmt": N_("Download"),
+}
+
+
+def _is_portal(request: Request) -> bool:
+    path = request.url.path
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _fallback_context(request: Request) -> Context:
+    context: Context | None = getattr(request.state, "portal_context", None)
+    if context is None:
+        portal: Portal = request.app.state.portal
+        context = Context(
+            portal=portal,
+            request=request,
+            row=None,
+            locale=portal.settings.default_locale,
+            subject_id=None,
+            csrf_token="",
+        )
+    # The database work of this request was rolled back: a session issued in it does not exist.
+    context.new_cookie = None
+    return context
+
+
+HttpHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def html_for_portal(
+    api_validation: HttpHandler | None, api_http: HttpHandler | None
+) -> tuple[HttpHandler, HttpHandler]:
+    """Handlers that answer the portal's pages with an HTML error page in the consumer's
+    language (same 4xx status) and leave every other path to the API's problem+json ones."""
+
+    async def validation(request: Request, exc: Exception) -> Response:
+        if not _is_portal(request) and api_validation is not None:
+            return await api_validation(request, exc)
+        assert isinstance(exc, RequestValidationError)
+        context = _fallback_context(request)
+        _ = context.gettext
+        names: list[str] = []
+        for error in exc.errors():
+            loc = error.get("loc") or ()
+            name = str(loc[-1]) if loc else ""
+            label = _(FORM_FIELDS[name]) if name in FORM_FIELDS else ""
+            if label and label not in names:
+                names.append(label)
+        return context.render(
+            "error.html",
+            status=422,
+            message=_("Some of the values you entered could not be accepted."),
+            fields=names,
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if (not _is_portal(request) or exc.status_code != 404) and api_http is not None:
+            return await api_http(request, exc)
+        context = _fallback_context(request)
+        message = context.gettext(PortalNotFoundError.message)
+        return context.render("error.html", status=exc.status_code, message=message)
+
+    return validation, http_error
