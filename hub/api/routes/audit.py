@@ -4,15 +4,15 @@ C2SP checkpoints with witness cosignatures, RFC 9162 proofs and signed JSONL exp
 from __future__ import annotations
 
 import base64
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response, StreamingResponse
 
-from hub.api.deps import Auditor, RuntimeDep, SessionDep
+from hub.api.deps import Auditor, RequestIdDep, RuntimeDep, SessionDep
 from hub.api.responses import json_response
 from hub.audit import (
     add_cosignature,
@@ -23,7 +23,17 @@ from hub.audit import (
     served_checkpoint,
     stream_export,
 )
+from hub.audit.statistics import (
+    MAX_RANGE,
+    AccessStatistics,
+    DenialStatistics,
+    access_statistics,
+    denial_statistics,
+    time_range,
+)
 from hub.errors import ValidationFailedError
+from hub.regulator.subjects import look_up_subject
+from hub.store.base import utcnow
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -252,3 +262,224 @@ def post_cosignature(
         created=stored.created,
     )
     return json_response(out, status_code=201 if stored.created else 200)
+
+
+# --- statistics and subject lookup (issue 13): the regulator's view ---
+
+_RANGE_HELP = (
+    f"Timezone-aware; `since` inclusive (default: 30 days before `until`), `until` exclusive "
+    f"(default: now). At most {MAX_RANGE.days} days."
+)
+SinceQuery = Annotated[datetime | None, Query(description=_RANGE_HELP)]
+UntilQuery = Annotated[datetime | None, Query(description=_RANGE_HELP)]
+PartnerQuery = Annotated[
+    str | None, Query(max_length=64, description="Only this partner's requests")
+]
+PurposeQuery = Annotated[str | None, Query(max_length=64, description="Only this purpose")]
+
+
+def _k(runtime: RuntimeDep, k: int | None) -> int:
+    minimum = runtime.settings.statistics_min_k
+    if k is not None and k < minimum:
+        raise ValidationFailedError(f"k must be at least {minimum} on this hub.")
+    return k or minimum
+
+
+KQuery = Annotated[
+    int | None,
+    Query(ge=2, le=10_000, description="Smallest subject count published (default: the hub's)"),
+]
+
+
+class AccessCellOut(BaseModel):
+    day: date = Field(description="UTC calendar day")
+    partner_id: str | None
+    purpose: str | None = Field(description="None for requests refused before an agreement")
+    requests: int = Field(description="Distinct requests (pulls) in this cell")
+    events: int = Field(description="Audit events (one per policy decision of a page)")
+    denied_requests: int = Field(description="Requests refused outright (release.denied)")
+    subjects: int | None = Field(
+        description="Distinct subjects decided on; null when fewer than k (suppressed)"
+    )
+
+
+class AccessStatisticsOut(BaseModel):
+    since: datetime
+    until: datetime
+    k: int
+    requests: int
+    events: int
+    cells: list[AccessCellOut] = Field(description="One per (UTC day, partner, purpose)")
+    suppressed_cells: int = Field(description="Cells whose subject count is suppressed")
+    suppressed_subjects: int | None = Field(
+        description="Subjects in the suppressed cells; null when that sum is itself below k"
+    )
+
+    @classmethod
+    def of(cls, stats: AccessStatistics) -> AccessStatisticsOut:
+        return cls(
+            since=stats.range.since,
+            until=stats.range.until,
+            k=stats.k,
+            requests=stats.requests,
+            events=stats.events,
+            cells=[
+                AccessCellOut(
+                    day=c.day,
+                    partner_id=c.partner_id,
+                    purpose=c.purpose,
+                    requests=c.requests,
+                    events=c.events,
+                    denied_requests=c.denied_requests,
+                    subjects=c.subjects,
+                )
+                for c in stats.cells
+            ],
+            suppressed_cells=stats.suppressed_cells,
+            suppressed_subjects=stats.suppressed_subjects,
+        )
+
+
+class DenialReasonOut(BaseModel):
+    reason: str = Field(description="A stable reason id, e.g. consent.missing")
+    denials: int = Field(description="Refused decisions (or refused requests) naming it")
+    requests: int
+    subjects: int | None = Field(description="Distinct subjects refused; null when fewer than k")
+
+
+class DenialStatisticsOut(BaseModel):
+    since: datetime
+    until: datetime
+    k: int
+    denials: int
+    reasons: list[DenialReasonOut]
+    suppressed_cells: int
+    suppressed_subjects: int | None
+
+    @classmethod
+    def of(cls, stats: DenialStatistics) -> DenialStatisticsOut:
+        return cls(
+            since=stats.range.since,
+            until=stats.range.until,
+            k=stats.k,
+            denials=stats.denials,
+            reasons=[
+                DenialReasonOut(
+                    reason=r.reason, denials=r.denials, requests=r.requests, subjects=r.subjects
+                )
+                for r in stats.reasons
+            ],
+            suppressed_cells=stats.suppressed_cells,
+            suppressed_subjects=stats.suppressed_subjects,
+        )
+
+
+@router.get(
+    "/statistics/accesses",
+    response_model=AccessStatisticsOut,
+    summary="Accesses per partner, purpose and day",
+    description=(
+        "Pulls of shared data (allowed or refused) per UTC day, partner and purpose, from the "
+        "access log. Request and event counts are published as they are; the count of distinct "
+        "subjects in a cell is k-anonymous (null below k). Not itself logged: it reads the log."
+    ),
+)
+def get_access_statistics(
+    caller: Auditor,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    partner_id: PartnerQuery = None,
+    purpose: PurposeQuery = None,
+    k: KQuery = None,
+) -> Response:
+    stats = access_statistics(
+        session,
+        window=time_range(since, until, now=utcnow()),
+        k=_k(runtime, k),
+        partner_id=partner_id,
+        purpose=purpose,
+    )
+    return json_response(AccessStatisticsOut.of(stats))
+
+
+@router.get(
+    "/statistics/denials",
+    response_model=DenialStatisticsOut,
+    summary="Denials by reason",
+    description=(
+        "Refusals per reason id: the reasons of policy decisions that denied a subject's records "
+        "and the pipeline's reasons for refused requests (e.g. agreement.not_in_force). The "
+        "count of distinct subjects per reason is k-anonymous (null below k)."
+    ),
+)
+def get_denial_statistics(
+    caller: Auditor,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    partner_id: PartnerQuery = None,
+    purpose: PurposeQuery = None,
+    k: KQuery = None,
+) -> Response:
+    stats = denial_statistics(
+        session,
+        window=time_range(since, until, now=utcnow()),
+        k=_k(runtime, k),
+        partner_id=partner_id,
+        purpose=purpose,
+    )
+    return json_response(DenialStatisticsOut.of(stats))
+
+
+class SubjectLookupIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"kind": "vin", "value": "LSVAU2180N2183294"}]},
+    )
+
+    kind: Literal["vin", "id_number", "mobile"]
+    value: str = Field(min_length=1, max_length=64, description="The identifier, as written")
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> SubjectLookupIn:
+        if not self.value.strip():
+            raise ValueError("value is blank")
+        return self
+
+
+class SubjectLookupOut(BaseModel):
+    subject: str = Field(description="The subject's audit pseudonym: use it as ?subject=")
+    event_index: int = Field(description="The audit event that records this lookup")
+
+
+@router.post(
+    "/subjects/lookup",
+    response_model=SubjectLookupOut,
+    summary="Find a subject's audit pseudonym from a VIN, ID number or mobile number",
+    description=(
+        "The identifier travels in the body (never in a URL) and is never stored: it is found "
+        "by its keyed blind index. Placeholders (all-zeros numbers, 'test', sample mobiles) and "
+        "malformed identifiers are refused with 422. Every lookup, found or not, is an audit "
+        "event (subject.looked_up) naming the regulator and the pseudonym only."
+    ),
+    responses={404: {"description": "No subject has this identifier (logged too)"}},
+)
+def post_subject_lookup(
+    caller: Auditor,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request_id: RequestIdDep,
+    body: SubjectLookupIn,
+) -> Response:
+    found = look_up_subject(
+        session,
+        protector=runtime.protector,
+        kind=body.kind,
+        value=body.value,
+        asked_by=caller.partner_id,
+        request_id=request_id,
+    )
+    return json_response(SubjectLookupOut(subject=found.subject, event_index=found.event_index))

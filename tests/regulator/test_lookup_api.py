@@ -1,0 +1,114 @@
+"""Finding a subject's audit pseudonym from an identifier: placeholders refused, every lookup
+logged with the pseudonym only, never the identifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hub.deid.identifiers import prc_id_check_char
+from tests.portal.helpers import demo_consumers
+from tests.regulator.helpers import LENDER, REGULATOR, pull
+from tests.support.hub import HubEnv
+
+LOOKUP = "/v1/audit/subjects/lookup"
+
+
+def look_up(hub: HubEnv, kind: str, value: str, ref: str = REGULATOR) -> Any:
+    return hub.client.post(LOOKUP, json={"kind": kind, "value": value}, headers=hub.auth(ref))
+
+
+def test_lookup_gives_the_pseudonym_the_log_uses(hub: HubEnv) -> None:
+    consumer = demo_consumers(hub)[0]
+    response = look_up(hub, "mobile", consumer.mobile)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = hub.runtime.protector.pseudonym("audit", consumer.subject_id)
+    assert body["subject"] == expected
+    # The lookup is an event naming the regulator and the pseudonym, not the mobile number.
+    events = hub.client.get(
+        "/v1/audit/events",
+        params={"kind": "subject.looked_up", "subject": expected},
+        headers=hub.auth(REGULATOR),
+    ).json()["items"]
+    event = next(e for e in events if e["index"] == body["event_index"])
+    assert event["partner_id"] == hub.partner(REGULATOR)["partner_id"]
+    assert event["subjects"] == [expected] and event["outcome"] == "found"
+    digits = consumer.mobile.lstrip("+")
+    assert digits[-8:] not in str(event)
+
+
+def test_the_pseudonym_finds_the_subjects_releases(hub: HubEnv) -> None:
+    pull(hub, LENDER, limit=200)
+    released = hub.client.get(
+        "/v1/audit/events", params={"kind": "release", "limit": 1000}, headers=hub.auth(REGULATOR)
+    ).json()["items"]
+    named = {s for e in released for d in e.get("decisions", []) for s in d.get("subjects", [])}
+    found = 0
+    for consumer in demo_consumers(hub)[:20]:
+        psn = look_up(hub, "mobile", consumer.mobile).json()["subject"]
+        found += psn in named
+    assert found, "no looked-up pseudonym appears in the release events"
+
+
+def test_unknown_subject_is_404_and_logged(hub: HubEnv) -> None:
+    body17 = "11010519800101987"
+    id_number = body17 + prc_id_check_char(body17)
+    response = look_up(hub, "id_number", id_number)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    events = hub.client.get(
+        "/v1/audit/events",
+        params={"kind": "subject.looked_up", "outcome": "not_found"},
+        headers=hub.auth(REGULATOR),
+    ).json()["items"]
+    assert events and "subjects" not in events[-1]
+    assert id_number not in str(events[-1])
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("id_number", "000000000000000000"),
+        ("id_number", "111111111111111111"),
+        ("id_number", "test"),
+        ("id_number", "TEST"),
+        ("vin", "00000000000000000"),
+        ("vin", "TESTVIN0000000000"),
+        ("vin", "12345678901234567"),
+        ("mobile", "13800000000"),
+        ("mobile", "+86 138 0013 8000"),
+        ("mobile", "test"),
+        ("mobile", "n/a"),
+    ],
+)
+def test_placeholders_are_refused(hub: HubEnv, kind: str, value: str) -> None:
+    response = look_up(hub, kind, value)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/placeholder-identifier")
+
+
+@pytest.mark.parametrize(
+    ("body"),
+    [
+        {"kind": "id_number", "value": "110105194912310022"},  # wrong check character
+        {"kind": "vin", "value": "LSVAU2180N218329"},  # 16 characters
+        {"kind": "mobile", "value": "+86 12"},
+        {"kind": "plate", "value": "粤B12345"},
+        {"kind": "vin", "value": "   "},
+        {"kind": "vin"},
+        {"kind": "vin", "value": "x" * 65},
+        {"kind": "vin", "value": "LSVAU2180N2183294", "extra": 1},
+    ],
+)
+def test_malformed_lookups_are_422(hub: HubEnv, body: dict[str, Any]) -> None:
+    response = hub.client.post(LOOKUP, json=body, headers=hub.auth(REGULATOR))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_only_auditors_look_up(hub: HubEnv) -> None:
+    consumer = demo_consumers(hub)[0]
+    assert look_up(hub, "mobile", consumer.mobile, ref=LENDER).status_code == 403
+    assert hub.client.post(LOOKUP, json={"kind": "mobile", "value": "x"}).status_code == 401
