@@ -3,7 +3,9 @@
 Only the client-credentials grant exists (partners are machines). Clients authenticate with
 ``client_secret_basic`` or ``private_key_jwt`` (RFC 7523); assertion ids are single-use across
 every hub process because they are stored in the database. Access tokens are RFC 9068 JWTs
-(``typ: at+jwt``) signed with the hub's Ed25519 key.
+(``typ: at+jwt``) signed with the hub's Ed25519 key; with a DPoP proof (RFC 9449) they are bound
+to the proof's key (``cnf.jkt``, ``token_type: DPoP``), and a partner registered as
+``dpop_required`` gets no token without one.
 """
 
 from __future__ import annotations
@@ -30,19 +32,24 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.auth import dpop
+from hub.auth.algorithms import FAPI_ALGORITHMS, fapi_registry, keys_for
 from hub.auth.keys import SIGNING_ALG, SigningKeys
 from hub.auth.models import UsedAssertion
 from hub.auth.secrets import client_secret_matches
 from hub.registry import service as registry
 from hub.registry.jwks import JwksFetcher, PartnerKeyResolver
 
-#: Asymmetric algorithms accepted for client assertions (FAPI 2.0 set).
-ASSERTION_ALGORITHMS = ["Ed25519", "EdDSA", "ES256", "PS256"]
+#: Asymmetric algorithms accepted for client assertions (FAPI 2.0 set), each with its own key type.
+ASSERTION_ALGORITHMS = list(FAPI_ALGORITHMS)
 MAX_ASSERTION_IAT_SKEW_SECONDS = 60
 MAX_ASSERTION_LIFETIME_SECONDS = 300
+#: One token request in this many purges expired assertion and proof ids.
+PURGE_ONE_IN = 20
 log = logging.getLogger("tollhouse.auth")
 
 
@@ -62,6 +69,9 @@ class PartnerClient(ClientMixin):  # type: ignore[misc]
     token_epoch: int = 0
     #: The ``kid`` the client assertion names (set while authenticating with it).
     assertion_kid: str | None = None
+    #: Hardening (issue 12): tokens only with a DPoP proof; the proof's key thumbprint once given.
+    dpop_required: bool = False
+    dpop_jkt: str | None = None
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -175,7 +185,12 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
+            # Only the registered keys of the kind the header's algorithm is for (FAPI 2.0).
+            alg = jws.extract_compact(assertion.encode()).headers().get("alg")
+            if not isinstance(alg, str) or alg not in FAPI_ALGORITHMS:
+                raise InvalidClientError(description="Assertion algorithm not accepted.")
+            keys = keys_for(alg, resolve_key) if isinstance(resolve_key, KeySet) else resolve_key
+            token = jwt.decode(assertion, keys, algorithms=[alg], registry=fapi_registry(alg))
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidClientError(description="Invalid client assertion.") from exc
         claims = token.claims
@@ -199,8 +214,23 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         return self._server.remember_assertion(str(claims["sub"]), jti, claims.get("exp"))
 
 
+class InvalidDPoPProofError(rfc6749.OAuth2Error):  # type: ignore[misc]
+    """RFC 9449 5: a token request with a bad DPoP proof, or none where one is required."""
+
+    error = "invalid_dpop_proof"
+    status_code = 400
+
+
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        client: PartnerClient = self.request.client
+        server: HubAuthorizationServer = self.server
+        jkt = server.check_dpop_proof(self.request.headers, client)
+        if jkt is not None:
+            self.request.client = replace(client, dpop_jkt=jkt)
 
 
 class _AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
@@ -234,10 +264,28 @@ class _AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
             "role": client.role,
             "epoch": client.token_epoch,
         }
+        if client.dpop_jkt is not None:
+            claims["cnf"] = {"jkt": client.dpop_jkt}
         header = {"alg": SIGNING_ALG, "typ": "at+jwt", "kid": self._server.signing_keys.kid}
         token: str = jwt.encode(
             header, claims, self._server.signing_keys.private_key, algorithms=[SIGNING_ALG]
         )
+        return token
+
+    def generate(
+        self,
+        grant_type: str,
+        client: PartnerClient,
+        user: Any = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        token: dict[str, Any] = super().generate(
+            grant_type, client, user, scope, expires_in, include_refresh_token
+        )
+        if client.dpop_jkt is not None:
+            token["token_type"] = dpop.TOKEN_TYPE
         return token
 
 
@@ -289,6 +337,7 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 jwks_uri=view.jwks_uri,
                 jwks_fetched_at=view.jwks_fetched_at,
                 token_epoch=view.token_epoch,
+                dpop_required=view.dpop_required,
             )
 
     def remember_assertion(self, client_id: str, jti: str, exp: Any) -> bool:
@@ -303,7 +352,39 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             except IntegrityError:
                 session.rollback()
                 return False
+        if secrets.randbelow(PURGE_ONE_IN) == 0:
+            self.purge_used_assertions()
         return True
+
+    def purge_used_assertions(self, now: datetime | None = None) -> int:
+        """Forget assertion and DPoP proof ids past their expiry (they are refused as stale
+        anyway). Run now and then by token requests, so the table stays small."""
+        cutoff = now or datetime.now(UTC)
+        with self.session_factory() as session:
+            result = session.execute(delete(UsedAssertion).where(UsedAssertion.expires_at < cutoff))
+            session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def check_dpop_proof(self, headers: Mapping[str, str], client: PartnerClient) -> str | None:
+        """The thumbprint of the key of the token request's DPoP proof, None without a proof
+        (refused for a ``dpop_required`` partner). The proof's id is single-use."""
+        proofs = _header_values(headers, "dpop")
+        if not proofs:
+            if client.dpop_required:
+                raise InvalidDPoPProofError(description="This client must send a DPoP proof.")
+            return None
+        if len(proofs) > 1:
+            raise InvalidDPoPProofError(description="Send exactly one DPoP proof.")
+        try:
+            proof = dpop.verify_proof(
+                proofs[0], method="POST", url=self.token_endpoint, now=time.time()
+            )
+        except dpop.InvalidProof as exc:
+            raise InvalidDPoPProofError(description=f"Invalid DPoP proof: {exc}.") from exc
+        expires = proof.expires_at.timestamp()
+        if not self.remember_assertion(dpop.JTI_NAMESPACE + proof.jkt, proof.jti, expires):
+            raise InvalidDPoPProofError(description="The DPoP proof was used before.")
+        return proof.jkt
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Access tokens are self-contained JWTs; nothing to store."""
@@ -334,3 +415,11 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 status=error.status_code, body=dict(error.get_body()), headers=error.get_headers()
             )
         return response
+
+
+def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value of a header (Starlette's headers keep repeats; a plain mapping has one)."""
+    getlist = getattr(headers, "getlist", None)
+    if callable(getlist):
+        return [str(v) for v in getlist(name)]
+    return [v for k, v in headers.items() if k.lower() == name]

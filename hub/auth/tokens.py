@@ -1,19 +1,31 @@
-"""Checks on the resource side: a bearer access token becomes an authenticated partner."""
+"""Checks on the resource side: an access token (Bearer, or DPoP-bound with its proof) becomes an
+authenticated partner."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.auth.dpop import (
+    DPoPProofError,
+    DPoPTokenError,
+    InvalidProof,
+    remember_proof,
+    verify_proof,
+)
 from hub.auth.keys import SIGNING_ALG, SigningKeys
 from hub.errors import UnauthorizedError
 from hub.registry.models import Partner, PartnerStatus
 
 ACCESS_TOKEN_TYPE = "at+jwt"
+_INVALID = "The access token is invalid or expired."
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +39,24 @@ class AuthenticatedPartner:
     token_id: str
 
 
+def bound_key(claims: dict[str, Any]) -> str | None:
+    """The thumbprint a DPoP-bound token is bound to (``cnf.jkt``), None for a bearer token."""
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return None
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if not isinstance(jkt, str) or not jkt:
+        raise UnauthorizedError(_INVALID)
+    return jkt
+
+
 class AccessTokenVerifier:
-    def __init__(self, *, signing_keys: SigningKeys, issuer: str) -> None:
+    def __init__(
+        self, *, signing_keys: SigningKeys, issuer: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._keys = signing_keys
         self._issuer = issuer.rstrip("/")
+        self._clock = clock
         self._claims = jwt.JWTClaimsRegistry(
             leeway=5,
             iss={"essential": True, "value": self._issuer},
@@ -42,27 +68,62 @@ class AccessTokenVerifier:
         )
 
     def verify(self, session: Session, token: str) -> AuthenticatedPartner:
+        """A token presented as Bearer (see :meth:`authenticate`)."""
+        return self.authenticate(session, scheme="bearer", token=token)
+
+    def authenticate(
+        self,
+        session: Session,
+        *,
+        scheme: str,
+        token: str,
+        proofs: Sequence[str] = (),
+        method: str = "GET",
+        path: str = "/",
+    ) -> AuthenticatedPartner:
         """Verify signature, type, issuer, audience and lifetime, then that the partner is active.
 
-        Every failure is the same 401 to the caller; a suspended partner's tokens stop at once.
+        A key-bound token (``cnf.jkt``) must come as ``DPoP`` with one proof for this request
+        (``method``, the issuer's origin + ``path``) signed by that key, never as Bearer; a
+        partner registered as ``dpop_required`` has only key-bound tokens. Token failures are
+        the same 401 to the caller; a suspended partner's tokens stop at once.
         """
-        try:
-            decoded = jwt.decode(token, self._keys.public_key_set, algorithms=[SIGNING_ALG])
-            if decoded.header.get("typ") != ACCESS_TOKEN_TYPE:
-                raise UnauthorizedError("Not an access token.")
-            self._claims.validate(decoded.claims)
-        except (JoseError, ValueError, TypeError, KeyError) as exc:
-            raise UnauthorizedError("The access token is invalid or expired.") from exc
-        claims = decoded.claims
+        scheme = scheme.lower()
+        claims = self._decode(token)
+        jkt = bound_key(claims)
+        proof = None
+        if scheme == "bearer" and jkt is not None:
+            raise DPoPTokenError("This access token is bound to a key: present it as DPoP.")
+        if scheme == "dpop":
+            if jkt is None:
+                raise DPoPTokenError("This access token is not bound to a key.")
+            if len(proofs) != 1:
+                raise DPoPProofError("Exactly one DPoP proof header is required.")
+            try:
+                proof = verify_proof(
+                    proofs[0],
+                    method=method,
+                    url=self._issuer + path,
+                    now=self._clock(),
+                    access_token=token,
+                )
+            except InvalidProof as exc:
+                raise DPoPProofError(f"The DPoP proof is invalid: {exc}.") from exc
+            if proof.jkt != jkt:
+                raise DPoPProofError("The DPoP proof is not signed by the token's key.")
         partner = session.scalars(
             select(Partner).where(Partner.client_id == claims["sub"])
         ).one_or_none()
         if partner is None or partner.status != PartnerStatus.ACTIVE:
-            raise UnauthorizedError("The access token is invalid or expired.")
+            raise UnauthorizedError(_INVALID)
         # Registry (issue 9): a suspension bumps the partner's epoch; older tokens stay dead
         # even after reinstatement.
         if claims.get("epoch", 0) != partner.token_epoch:
-            raise UnauthorizedError("The access token is invalid or expired.")
+            raise UnauthorizedError(_INVALID)
+        if partner.dpop_required and jkt is None:
+            raise DPoPTokenError("This partner's access tokens must be DPoP-bound.")
+        if proof is not None and not remember_proof(session, proof):
+            raise DPoPProofError("The DPoP proof was used before.")
         scope = claims.get("scope") or ""
         return AuthenticatedPartner(
             partner_id=partner.id,
@@ -73,3 +134,14 @@ class AccessTokenVerifier:
             scopes=frozenset(str(scope).split()),
             token_id=str(claims["jti"]),
         )
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            decoded = jwt.decode(token, self._keys.public_key_set, algorithms=[SIGNING_ALG])
+            if decoded.header.get("typ") != ACCESS_TOKEN_TYPE:
+                raise UnauthorizedError("Not an access token.")
+            self._claims.validate(decoded.claims)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise UnauthorizedError(_INVALID) from exc
+        claims: dict[str, Any] = dict(decoded.claims)
+        return claims

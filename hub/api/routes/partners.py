@@ -15,6 +15,7 @@ from hub.registry import service as registry
 from hub.registry.models import Role
 from hub.registry.schemas import (
     CredentialsIssued,
+    DPoPSetting,
     KeysBody,
     PartnerCreate,
     PartnerEventList,
@@ -158,6 +159,25 @@ def put_keys(
         jwks=body.jwks,
         jwks_uri=body.jwks_uri,
     )
+    return PartnerPublic.of(partner)
+
+
+@router.put(
+    "/{partner_id}/dpop",
+    response_model=PartnerPublic,
+    summary="Require DPoP-bound access tokens of a partner (or stop requiring them)",
+    description=(
+        "With `required: true` the token endpoint refuses the partner a token without a DPoP "
+        "proof (RFC 9449), and its bearer tokens already issued stop working."
+    ),
+)
+def put_dpop(
+    partner_id: PartnerId, body: DPoPSetting, caller: Admin, session: SessionDep
+) -> PartnerPublic:
+    partner = registry.set_dpop_required(
+        session, partner_id=partner_id, required=body.required, actor=_actor(caller),
+        reason=body.reason,
+    )  # fmt: skip
     return PartnerPublic.of(partner)
 
 
