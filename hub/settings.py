@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.ratelimit.limits import DEFAULT_RATE_LIMITS, RateLimit, RouteClass
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -65,6 +67,27 @@ class Settings(BaseSettings):
             "'off' removes the route."
         ),
     )
+    # --- hardening (issue 12): per-partner rate limits, identity-lookup velocity ---
+    rate_limits_enabled: bool = Field(
+        default=True, description="Per-partner token buckets (429 + Retry-After when empty)."
+    )
+    rate_limits: dict[RouteClass, RateLimit] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description=(
+            'Per route class (pull, publish, lookup, token, api): {"per_minute", "burst"}; '
+            "classes not named keep their defaults. A partner's registry setting overrides."
+        ),
+    )
+    rate_limit_lease: int = Field(
+        default=10, ge=1, le=1000, description="Tokens a process may take from a bucket at once."
+    )
+    lookup_velocity_max: int = Field(
+        default=200, ge=1, description="Distinct identifiers a partner may look up per window."
+    )
+    lookup_velocity_window_seconds: int = Field(default=3600, ge=1, le=7 * 86400)
+
+    def rate_limit(self, route_class: RouteClass) -> RateLimit:
+        return self.rate_limits.get(route_class) or DEFAULT_RATE_LIMITS[route_class]
 
     @property
     def resolved_database_url(self) -> str:

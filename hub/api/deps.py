@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from hub.api.ratelimit import enforce_rate_limit
 from hub.auth.tokens import AuthenticatedPartner
 from hub.errors import InsufficientScopeError, UnauthorizedError
 from hub.runtime import Runtime
@@ -43,16 +44,37 @@ _bearer = HTTPBearer(auto_error=False, description="An access token from POST /o
 
 
 def get_caller(
+    request: Request,
     runtime: RuntimeDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuthenticatedPartner:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    # --- hardening (issue 12): `Authorization: DPoP <token>` plus a `DPoP` proof (RFC 9449) ---
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() not in ("bearer", "dpop") or not token.strip():
         raise UnauthorizedError("A bearer access token is required.", error="invalid_request")
-    return runtime.token_verifier.verify(session, credentials.credentials)
+    return runtime.token_verifier.authenticate(
+        session,
+        scheme=scheme,
+        token=token.strip(),
+        proofs=request.headers.getlist("dpop"),
+        method=request.method,
+        path=request.url.path,
+    )
 
 
-CallerDep = Annotated[AuthenticatedPartner, Depends(get_caller)]
+def get_limited_caller(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    caller: Annotated[AuthenticatedPartner, Depends(get_caller)],
+) -> AuthenticatedPartner:
+    """The caller, once a token of its rate-limit bucket is spent (429 when empty; issue 12)."""
+    enforce_rate_limit(request, runtime, session, caller)
+    return caller
+
+
+CallerDep = Annotated[AuthenticatedPartner, Depends(get_limited_caller)]
 
 
 def require_scope(scope: str) -> Callable[[AuthenticatedPartner], AuthenticatedPartner]:

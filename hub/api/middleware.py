@@ -17,16 +17,8 @@ log = structlog.get_logger("tollhouse.http")
 
 #: The API answers JSON only: nothing may be loaded, framed or run from its responses.
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: Swagger UI and ReDoc (``/docs``, ``/redoc``) load their bundle from jsDelivr and start it
-#: with an inline script; everything else stays closed.
-DOCS_CSP = (
-    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    b"font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    b"https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
-    b"base-uri 'none'; form-action 'none'"
-)
-DOCS_PATHS = ("/docs", "/redoc")
+#: ``/docs`` and ``/redoc`` send their own policy (``hub.api.docs``: assets served by the hub,
+#: inline scripts admitted by hash); a response that sets a policy keeps it.
 HSTS = b"max-age=63072000; includeSubDomains"
 
 
@@ -37,7 +29,7 @@ def security_headers(path: str, *, hsts: bool) -> list[tuple[bytes, bytes]]:
         (b"x-frame-options", b"DENY"),
         (b"cross-origin-opener-policy", b"same-origin"),
         (b"cross-origin-resource-policy", b"same-origin"),
-        (b"content-security-policy", DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP),
+        (b"content-security-policy", API_CSP),
     ]
     if hsts:
         headers.append((b"strict-transport-security", HSTS))

@@ -19,6 +19,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hub.errors import HubError, ValidationFailedError
+from hub.ratelimit.partners import set_partner_rate_limits
 from hub.registry import service as registry
 from hub.registry.jwks import JwksFetcher
 from hub.registry.models import Role
@@ -84,6 +85,7 @@ def show(ref: Annotated[str, typer.Argument(help="Partner id or client id.")]) -
                 "legal_name": p.legal_name, "registration_id": p.registration_id,
                 "role": p.role, "jurisdiction": p.jurisdiction, "status": p.status,
                 "contact": p.contact, "webhook_url": p.webhook_url, "jwks_uri": p.jwks_uri,
+                "dpop_required": p.dpop_required,
                 "secrets": [
                     {"id": s.id, "created_at": s.created_at, "expires_at": s.expires_at}
                     for s in registry.secrets_of_partner(session, partner_id=p.id)
@@ -165,6 +167,49 @@ def keys(
         )  # fmt: skip
         kids = [k.get("kid") for k in (partner.jwks or {}).get("keys", [])]
     console.print(f"[green]keys registered[/green]: {kids}")
+
+
+@app.command()
+def dpop(
+    ref: Annotated[str, typer.Argument(help="Partner id or client id.")],
+    required: Annotated[
+        bool, typer.Option("--required/--optional", help="Require DPoP-bound tokens, or not.")
+    ] = True,
+    reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "",
+) -> None:
+    """Require DPoP-bound access tokens (RFC 9449) of a partner, or stop requiring them."""
+    with _session() as session:
+        partner = registry.find_partner(session, ref=ref)
+        registry.set_dpop_required(
+            session, partner_id=partner.id, required=required, actor=_actor(), reason=reason
+        )
+    console.print(f"DPoP {'required' if required else 'optional'} for {ref}")
+
+
+@app.command("rate-limits")
+def rate_limits(
+    ref: Annotated[str, typer.Argument(help="Partner id or client id.")],
+    limits: Annotated[
+        str,
+        typer.Option(
+            "--set",
+            help='JSON per route class, e.g. \'{"pull": {"per_minute": 1200, "burst": 200}}\'; '
+            "'null' clears (the defaults apply again).",
+        ),
+    ],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "",
+) -> None:
+    """Set a partner's own rate limits (hardening, issue 12; docs/OPERATIONS.md)."""
+    try:
+        document = json.loads(limits)
+    except ValueError as exc:
+        raise typer.BadParameter("not JSON", param_hint="--set") from exc
+    with _session() as session:
+        partner = registry.find_partner(session, ref=ref)
+        set_partner_rate_limits(
+            session, partner_id=partner.id, limits=document, actor=_actor(), reason=reason
+        )
+    console.print(f"rate limits of {ref}: {document}")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
@@ -65,12 +66,16 @@ class Partner(Base):
         String(40), default="client_secret_basic"
     )
     scopes: Mapped[list[str]] = mapped_column(default=list)
+    #: Hardening (issue 12): rate limits per route class, over the settings' defaults.
+    rate_limits: Mapped[dict[str, Any] | None] = mapped_column()
     #: The registered JWKS document, or the last document fetched from ``jwks_uri``.
     jwks: Mapped[dict[str, Any] | None] = mapped_column()
     jwks_uri: Mapped[str | None] = mapped_column(String(2048))
     jwks_fetched_at: Mapped[datetime | None] = mapped_column()
     #: Bumped on suspension: access tokens carry the epoch they were issued in.
     token_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    #: Hardening (issue 12): only DPoP-bound access tokens (RFC 9449) for this partner.
+    dpop_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     suspended_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -196,9 +201,9 @@ class AgreementEvent(Base):
 class AgreementNotice(Base):
     """A notice to a party about an agreement (termination, deletion attestation due).
 
-    Written in the same transaction as the change. Delivery to webhooks is the consent
-    service's outbox, which today carries consent notifications only; see
-    ``hub.registry.service.terminate_agreement``.
+    Written in the same transaction as the change, together with a webhook notification in the
+    consent service's outbox (``consent.webhooks.enqueue_agreement_notice``); the partner
+    acknowledges that notification.
     """
 
     __tablename__ = "agreement_notices"

@@ -286,6 +286,27 @@ def reinstate_partner(
     return partner
 
 
+def set_dpop_required(
+    session: Session,
+    *,
+    partner_id: str,
+    required: bool,
+    actor: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Partner:
+    """Hardening (issue 12): require DPoP-bound access tokens (RFC 9449) of the partner, or stop
+    requiring them. Requiring them also stops its bearer tokens already issued."""
+    now = now or utcnow()
+    partner = _locked(session, partner_id)
+    partner.dpop_required = required
+    partner.updated_at = now
+    _event(session, partner.id, "dpop_required" if required else "dpop_optional", actor=actor,
+           reason=reason, now=now)  # fmt: skip
+    session.flush()
+    return partner
+
+
 def get_partner(session: Session, *, partner_id: str) -> Partner:
     partner = session.get(Partner, partner_id)
     if partner is None:
@@ -341,6 +362,7 @@ class ClientView:
     jwks_uri: str | None
     jwks_fetched_at: datetime | None
     token_epoch: int
+    dpop_required: bool = False
 
 
 def active_client(
@@ -364,4 +386,5 @@ def active_client(
         jwks_uri=partner.jwks_uri,
         jwks_fetched_at=partner.jwks_fetched_at,
         token_epoch=partner.token_epoch,
+        dpop_required=partner.dpop_required,
     )

@@ -77,6 +77,13 @@ class ReasonBody(_Body):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class DPoPSetting(_Body):
+    """Hardening (issue 12): whether the partner's access tokens must be DPoP-bound."""
+
+    required: bool = Field(description="Only DPoP-bound tokens (RFC 9449) for this partner.")
+    reason: str = Reason
+
+
 class OptionalReasonBody(_Body):
     reason: str = Reason
 
@@ -95,6 +102,7 @@ class PartnerPublic(BaseModel):
     scopes: list[str]
     jwks_uri: str | None
     key_ids: list[str]
+    dpop_required: bool = False
     suspended_at: datetime | None
     created_at: datetime
 
@@ -106,6 +114,7 @@ class PartnerPublic(BaseModel):
             webhook_url=p.webhook_url, status=p.status, client_id=p.client_id,
             scopes=list(p.scopes), jwks_uri=p.jwks_uri,
             key_ids=[str(k.get("kid")) for k in (p.jwks or {}).get("keys", [])],
+            dpop_required=bool(p.dpop_required),
             suspended_at=p.suspended_at, created_at=p.created_at,
         )  # fmt: skip
 

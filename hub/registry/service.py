@@ -53,6 +53,7 @@ from hub.registry.partners import (
     reinstate_partner,
     rotate_client_secret,
     secrets_of_partner,
+    set_dpop_required,
     set_partner_keys,
     suspend_partner,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "rotate_client_secret",
     "schema_versions",
     "secrets_of_partner",
+    "set_dpop_required",
     "set_partner_keys",
     "suspend_agreement",
     "suspend_partner",

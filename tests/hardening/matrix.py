@@ -41,6 +41,8 @@ LOOPBACK_ONLY = frozenset({"<loopback>"})
 TOKEN_ENDPOINT = frozenset({"<client-auth>"})
 #: Portal pages behind the portal's own sign-in cookie: no bearer principal gets a 2xx.
 PORTAL_SESSION = frozenset({"<portal-session>"})
+#: Regulator dashboard pages behind its own signed session cookie (issue 13): likewise.
+REGULATOR_SESSION = frozenset({"<regulator-session>"})
 
 A = "/v1/agreements/{agreement_id}"
 C = "/v1/consents/{consent_id}"
@@ -89,6 +91,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/audit/proofs/consistency"): AUDITORS,
     ("GET", "/v1/audit/export"): AUDITORS,
     ("POST", "/v1/audit/cosignatures"): AUDITORS,
+    ("GET", "/v1/audit/statistics/accesses"): AUDITORS,
+    ("GET", "/v1/audit/statistics/denials"): AUDITORS,
+    ("POST", "/v1/audit/subjects/lookup"): AUDITORS,
     # consents, partner side
     ("POST", "/v1/consent-requests"): TRADERS,
     ("GET", "/v1/consents"): PARTNERS,
@@ -125,8 +130,15 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", P + "/secrets"): ADMIN,
     ("GET", P + "/secrets"): ADMIN,
     ("PUT", P + "/keys"): ADMIN,
+    ("PUT", P + "/dpop"): ADMIN,
     ("POST", P + "/suspension"): ADMIN,
     ("POST", P + "/reinstatement"): ADMIN,
+    # rights requests routed to the record's provider (scope records:publish)
+    ("GET", "/v1/rights-requests"): TRADERS,
+    ("GET", "/v1/rights-requests/{request_id}"): TRADERS,
+    ("POST", "/v1/rights-requests/{request_id}/acknowledgement"): TRADERS,
+    ("POST", "/v1/rights-requests/{request_id}/resolution"): TRADERS,
+    ("POST", "/v1/rights-requests/{request_id}/rejection"): TRADERS,
     # the consumer portal (issue 5): no bearer tokens; its gate is a cookie session plus a CSRF
     # token on every form (303 to sign-in / 403 for anyone else), tested in tests/portal. Here:
     # its public pages answer everyone; its signed-in pages answer no bearer token at all.
@@ -156,6 +168,36 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
             ("GET", "/consents/{consent_id}/receipts"),
             ("GET", "/consents/{consent_id}/receipts/{receipt_id}.jwt"),
             ("POST", "/consents/{consent_id}/receipts/{receipt_id}/verify"),
+            ("GET", "/rights"),
+            ("GET", "/rights/correction"),
+            ("POST", "/rights/correction"),
+            ("GET", "/rights/erasure"),
+            ("POST", "/rights/erasure"),
+        )
+    },
+    # the regulator dashboard (issue 13): sign-in with client id and secret, then a signed
+    # session cookie plus a CSRF token on every form; tested in tests/regulator.
+    **{
+        (method, "/regulator" + path): EVERYONE
+        for method, path in (
+            ("GET", ""),
+            ("GET", "/"),
+            ("GET", "/sign-in"),
+            ("POST", "/sign-in"),
+            ("POST", "/sign-out"),
+            ("POST", "/language"),
+        )
+    },
+    **{
+        (method, "/regulator" + path): REGULATOR_SESSION
+        for method, path in (
+            ("GET", "/overview"),
+            ("GET", "/events"),
+            ("GET", "/lookup"),
+            ("POST", "/lookup"),
+            ("GET", "/withdrawals"),
+            ("GET", "/verify"),
+            ("POST", "/verify"),
         )
     },
 }

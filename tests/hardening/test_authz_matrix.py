@@ -15,6 +15,7 @@ from tests.hardening.matrix import (
     MATRIX,
     PORTAL_SESSION,
     PRINCIPALS,
+    REGULATOR_SESSION,
     TOKEN_ENDPOINT,
     Route,
     served_routes,
@@ -53,9 +54,9 @@ def test_route_against_every_principal(
         status, ctype, kind = _call(hub, route, principal_headers[principal])
         if status >= 500:
             failures.append(f"{principal}: {status}")
-        elif allowed is PORTAL_SESSION:
+        elif allowed is PORTAL_SESSION or allowed is REGULATOR_SESSION:
             if status < 300 or status >= 500:
-                failures.append(f"{principal}: {status} (a portal page without the session)")
+                failures.append(f"{principal}: {status} (a session page without the session)")
         elif allowed is LOOPBACK_ONLY:
             # The test client is not on loopback: the route does not exist for it.
             if status != 404:

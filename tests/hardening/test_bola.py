@@ -4,6 +4,7 @@ title and detail), and the attempt on data is written to the audit log."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -216,19 +217,52 @@ def test_publishing_into_anothers_dataset_is_a_404_like_a_missing_one(
     _same_as_missing(call(owned["dataset"]), call("dealer-nanfang.no-such-dataset"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (registry/consent, not audited): a BOLA attempt on agreement metadata or on "
-    "another partner's consent answers 404 but leaves no audit event (pulls do)",
+@pytest.mark.parametrize(
+    ("kind", "method", "suffix", "body"),
+    [
+        ("agreement", "GET", "", None),
+        ("agreement", "GET", "/history", None),
+        ("agreement", "POST", "/suspension", {"reason": "probing"}),
+        ("consent", "GET", "", None),
+        ("consent", "GET", "/receipts", None),
+    ],
 )
-@pytest.mark.parametrize("kind", ["agreement", "consent"])
 def test_bola_attempts_on_metadata_are_audited(
-    hub: HubEnv, owned: dict[str, str], kind: str
+    hub: HubEnv,
+    owned: dict[str, str],
+    kind: str,
+    method: str,
+    suffix: str,
+    body: dict[str, str] | None,
 ) -> None:
-    path = {
-        "agreement": f"/v1/agreements/{owned['agreement']}",
-        "consent": f"/v1/consents/{owned['consent']}",
-    }[kind]
-    response = hub.client.get(path, headers=hub.auth(INTRUDER))
+    path = {"agreement": "/v1/agreements/", "consent": "/v1/consents/"}[kind] + owned[kind]
+    response = hub.client.request(method, path + suffix, json=body, headers=hub.auth(INTRUDER))
     assert response.status_code == 404
     assert _audited(hub, response, INTRUDER)
+    with hub.session() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.request_id == response.headers["x-request-id"])
+        ).one()
+    logged = json.loads(event.canonical)
+    assert logged["kind"] == "access.denied"
+    assert logged["outcome"] == "denied"
+    assert logged["object_type"] == kind
+    assert logged["object_id"] == owned[kind]
+    assert logged["reasons"] == [f"{kind}.not_visible"]
+
+
+def test_a_missing_id_is_audited_like_anothers(hub: HubEnv) -> None:
+    response = hub.client.get(f"/v1/agreements/{MISSING}", headers=hub.auth(INTRUDER))
+    assert response.status_code == 404
+    assert _audited(hub, response, INTRUDER)
+
+
+def test_a_bola_pull_is_audited_once(hub: HubEnv, owned: dict[str, str]) -> None:
+    path = f"/v1/agreements/{owned['agreement']}/records"
+    response = hub.client.get(path, headers=hub.auth(INTRUDER))
+    assert response.status_code == 404
+    with hub.session() as session:
+        kinds = session.scalars(
+            select(AuditEvent.kind).where(AuditEvent.request_id == response.headers["x-request-id"])
+        ).all()
+    assert kinds == ["release.denied"]

@@ -4,8 +4,11 @@ loopback only; /readyz failing when the database is unreachable."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
+import re
 
 import anyio
 import anyio.to_thread
@@ -39,13 +42,41 @@ def test_every_response_carries_the_security_headers(hub: HubEnv, path: str) -> 
     assert "strict-transport-security" not in response.headers
 
 
-def test_docs_still_work_under_their_own_csp(hub: HubEnv) -> None:
-    docs = hub.client.get("/docs")
-    assert docs.status_code == 200 and "swagger-ui" in docs.text
-    csp = docs.headers["content-security-policy"]
-    assert "https://cdn.jsdelivr.net" in csp and "frame-ancestors 'none'" in csp
+def _directives(csp: str) -> dict[str, list[str]]:
+    parts = (d.split() for d in csp.split(";") if d.strip())
+    return {p[0]: p[1:] for p in parts}
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/oauth2-redirect", "/redoc"])
+def test_docs_are_served_locally_under_a_hash_based_csp(hub: HubEnv, path: str) -> None:
+    page = hub.client.get(path)
+    assert page.status_code == 200
+    csp = _directives(page.headers["content-security-policy"])
+    assert csp["default-src"] == ["'none'"] and csp["frame-ancestors"] == ["'none'"]
+    assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"]
+    assert not any(s.startswith("http") for values in csp.values() for s in values), csp
+    # every inline script is admitted by its hash, and nothing else is inline
+    inline = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    hashes = [s for s in csp["script-src"] if s.startswith("'sha256-")]
+    expected = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in inline
+    ]
+    assert hashes == expected
+    # every asset the page loads is served by the hub itself
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert all(a.startswith("/docs/static/") for a in assets), assets
+    assert assets or path == "/docs/oauth2-redirect"
+    for asset in assets:
+        assert hub.client.get(asset).status_code == 200
+
+
+def test_docs_assets_and_openapi(hub: HubEnv) -> None:
+    assert "swagger-ui" in hub.client.get("/docs").text
     assert hub.client.get("/openapi.json").status_code == 200
-    assert hub.client.get("/redoc").status_code == 200
+    missing = hub.client.get("/docs/static/no-such-asset.js")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
 
 
 def test_hsts_is_sent_when_the_issuer_is_https(hub: HubEnv) -> None:

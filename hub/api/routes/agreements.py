@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
+from hub.api.denials import AuditDeniedAgreement
 from hub.api.deps import Auditor, CallerDep, Puller, RequestIdDep, RuntimeDep, SessionDep
 from hub.api.responses import json_response
 from hub.registry import service as registry
@@ -29,7 +30,10 @@ from hub.release.pipeline import PullRequest, pull_page
 from hub.release.schemas import ReleasedRecord, ReleasePage
 from hub.store.base import utcnow
 
-router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+# hardening (issue 12): a not-found agreement id (another's or missing) is audited
+router = APIRouter(
+    prefix="/v1/agreements", tags=["agreements"], dependencies=[AuditDeniedAgreement]
+)
 
 AgreementId = Annotated[str, Path(max_length=64, description="An agreement id (`agr_...`).")]
 RecordKey = Annotated[str, Path(max_length=128)]
@@ -266,7 +270,7 @@ def pull_records(
             limit=min(limit or settings.page_limit_default, settings.page_limit_max),
         ),
     )
-    return json_response(page)
+    return Response(page.to_json(), media_type="application/json")
 
 
 @router.get(

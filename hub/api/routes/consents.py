@@ -37,7 +37,17 @@ from consent.schemas import (
 from consent.service import ConsentOverview, GrantChoices, effective_status
 from consent.tokens import InvalidConsumerTokenError
 from consent.webhooks import attest_deletion, unacknowledged_withdrawals
-from hub.api.deps import Auditor, CallerDep, Puller, RuntimeDep, SessionDep, require_scope
+from hub.api.denials import AuditDeniedConsent
+from hub.api.deps import (
+    Auditor,
+    CallerDep,
+    Puller,
+    RequestIdDep,
+    RuntimeDep,
+    SessionDep,
+    require_scope,
+)
+from hub.api.ratelimit import guard_identity_lookup
 from hub.api.responses import json_response
 from hub.auth.tokens import AuthenticatedPartner
 from hub.crypto.errors import NormalizationError
@@ -143,8 +153,17 @@ def _public(item: ConsentOverview) -> ConsentPublic:
     ),
 )
 def create_consent_request(
-    body: ConsentRequestCreate, caller: Puller, session: SessionDep, runtime: RuntimeDep
+    body: ConsentRequestCreate,
+    caller: Puller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request_id: RequestIdDep,
 ) -> Response:
+    lookup = body.subject  # hardening (issue 12): placeholders and velocity, audited
+    identifiers = {"id_number": lookup.id_number, "mobile": lookup.mobile, "vin": lookup.vin}
+    guard_identity_lookup(
+        runtime, session, caller=caller, identifiers=identifiers, request_id=request_id
+    )
     subject_id = _resolve_subject(session, runtime, body.subject)
     consent = runtime.consents.request_consent(
         session,
@@ -212,7 +231,12 @@ def list_unacknowledged(caller: Auditor, session: SessionDep) -> UnacknowledgedL
     )
 
 
-@router.get("/v1/consents/{consent_id}", response_model=ConsentPublic, summary="One consent")
+@router.get(
+    "/v1/consents/{consent_id}",
+    response_model=ConsentPublic,
+    summary="One consent",
+    dependencies=[AuditDeniedConsent],
+)
 def get_partner_consent(
     consent_id: ConsentId, caller: CallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
@@ -225,6 +249,7 @@ def get_partner_consent(
 @router.get(
     "/v1/consents/{consent_id}/receipts",
     response_model=ReceiptList,
+    dependencies=[AuditDeniedConsent],
     summary="A consent's signed receipts (verify with /.well-known/jwks.json)",
 )
 def get_partner_receipts(
@@ -240,6 +265,7 @@ def get_partner_receipts(
 @router.post(
     "/v1/consents/{consent_id}/revocations",
     response_model=ConsentPublic,
+    dependencies=[AuditDeniedConsent],
     summary="Revoke a consent (hub operators), with a reason",
 )
 def revoke_consent(
@@ -258,6 +284,7 @@ def revoke_consent(
 @router.post(
     "/v1/consents/{consent_id}/deletion-attestations",
     status_code=201,
+    dependencies=[AuditDeniedConsent],
     response_model=AttestationPublic,
     summary="Attest deletion of data held under an ended consent",
 )

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.api.deps import Administrator, Auditor, RequestIdDep, RuntimeDep, SessionDep
+from hub.api.ratelimit import guard_identity_lookup
 from hub.errors import ValidationFailedError
 from hub.policy import PolicyStore
 from hub.release.explain import explain_release
@@ -61,6 +62,9 @@ def explain(
     runtime: RuntimeDep,
     request_id: RequestIdDep,
 ) -> dict[str, Any]:
+    guard_identity_lookup(  # hardening (issue 12): placeholders and velocity, audited
+        runtime, session, caller=caller, identifiers=body.subject, request_id=request_id
+    )
     return explain_release(
         session,
         explainer=runtime.explainer,

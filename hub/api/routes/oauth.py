@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hub.api.deps import RuntimeDep
+from hub.api.ratelimit import claimed_client_id, enforce_token_rate_limit
 from hub.auth.server import ASSERTION_ALGORITHMS, TokenRequest
 from hub.runtime import SCOPES
 
@@ -17,8 +18,10 @@ router = APIRouter(tags=["oauth"])
 
 _TOKEN_DOC = """Client-credentials grant. Authenticate with HTTP Basic (`client_secret_basic`) or
 with a signed assertion (`private_key_jwt`, RFC 7523: `client_assertion_type` and
-`client_assertion`). Returns a short-lived JWT access token (`typ: at+jwt`, Ed25519).
-Errors follow RFC 6749 (`{"error", "error_description"}`)."""
+`client_assertion`). Returns a short-lived JWT access token (`typ: at+jwt`, Ed25519). With a
+`DPoP` proof header (RFC 9449) the token is bound to the proof's key (`token_type: DPoP`,
+`cnf.jkt`); partners registered as `dpop_required` must send one. Errors follow RFC 6749
+(`{"error", "error_description"}`; `invalid_dpop_proof` for a bad or missing proof)."""
 
 
 @router.post(
@@ -47,11 +50,12 @@ Errors follow RFC 6749 (`{"error", "error_description"}`)."""
 )
 async def token(request: Request, runtime: RuntimeDep) -> Response:
     form = await request.form()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    # hardening (issue 12): the named client's token bucket (429 + Retry-After when empty)
+    client_id = claimed_client_id(request.headers, fields)
+    await run_in_threadpool(enforce_token_rate_limit, runtime, client_id)
     token_request = TokenRequest(
-        method=request.method,
-        url=str(request.url),
-        headers=request.headers,
-        form={key: value for key, value in form.items() if isinstance(value, str)},
+        method=request.method, url=str(request.url), headers=request.headers, form=fields
     )
     result = await run_in_threadpool(runtime.authorization_server.issue_token, token_request)
     headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
@@ -74,6 +78,7 @@ async def metadata(runtime: RuntimeDep) -> dict[str, Any]:
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "dpop_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "scopes_supported": SCOPES,
         "response_types_supported": [],
     }

@@ -1,0 +1,159 @@
+"""Rate limits and identity-lookup guards as the API applies them (issue 12, hardening).
+
+Every authenticated partner call spends one token of the partner's bucket for the call's route
+class (``hub.ratelimit``): record pulls ``pull``, publishing ``publish``, finding a consumer by
+identifier ``lookup``, everything else ``api``. The token endpoint spends from the ``token``
+bucket of the client it names (unknown clients share one bucket). An empty bucket is a 429
+problem with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+import orjson
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.audit import append_event
+from hub.auth.tokens import AuthenticatedPartner
+from hub.crypto.errors import NormalizationError
+from hub.ratelimit import (
+    LookupVelocityError,
+    PlaceholderIdentifierError,
+    RateLimit,
+    RouteClass,
+    is_placeholder,
+)
+from hub.ratelimit.limits import parse_overrides
+from hub.registry.models import Partner
+from hub.runtime import Runtime
+from hub.settings import Settings
+
+log = logging.getLogger("tollhouse.ratelimit")
+
+#: (method, route template) -> route class; every other authenticated call is ``api``.
+ROUTE_CLASSES: dict[tuple[str, str], RouteClass] = {
+    ("GET", "/v1/agreements/{agreement_id}/records"): "pull",
+    ("GET", "/v1/agreements/{agreement_id}/records/{record_key}"): "pull",
+    ("POST", "/v1/datasets/{dataset_id}/records"): "publish",
+    ("POST", "/v1/consent-requests"): "lookup",
+    ("POST", "/v1/decisions/explain"): "lookup",
+}
+#: The token bucket shared by clients the registry does not know.
+UNKNOWN_CLIENT_KEY = "client:unknown"
+IDENTIFIER_KINDS = ("id_number", "mobile", "vin")
+
+
+def route_class(request: Request) -> RouteClass:
+    template = getattr(request.scope.get("route"), "path", "")
+    return ROUTE_CLASSES.get((request.method, template), "api")
+
+
+def partner_limit(
+    settings: Settings, partner: Partner | None, route_class: RouteClass
+) -> RateLimit:
+    """The partner's registry setting for this class if it has one, else the settings'."""
+    if partner is not None and partner.rate_limits:
+        try:
+            override = parse_overrides(partner.rate_limits).get(route_class)
+        except ValueError:
+            log.warning("ignoring malformed rate_limits of partner %s", partner.id)
+            override = None
+        if override is not None:
+            return override
+    return settings.rate_limit(route_class)
+
+
+def enforce_rate_limit(
+    request: Request, runtime: Runtime, session: Session, caller: AuthenticatedPartner
+) -> None:
+    """Spend one token of the caller's bucket for this route's class (429 when empty). The
+    partner row is already in the session (the token check loaded it): no extra query."""
+    if not runtime.rate_limiter.enabled:
+        return
+    cls = route_class(request)
+    partner = session.get(Partner, caller.partner_id)
+    limit = partner_limit(runtime.settings, partner, cls)
+    runtime.rate_limiter.check(caller.partner_id, cls, limit, session=session)
+
+
+def claimed_client_id(headers: Mapping[str, str], form: Mapping[str, str]) -> str | None:
+    """The client id a token request names (Basic user, ``client_id``, or the assertion's
+    ``sub``), unverified: only to pick the bucket."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    try:
+        if scheme.lower() == "basic" and value:
+            user = base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
+            return unquote(user)[:128] or None
+        if form.get("client_id"):
+            return form["client_id"][:128]
+        assertion = form.get("client_assertion", "")
+        if assertion.count(".") == 2:
+            payload = assertion.split(".")[1]
+            claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            sub = claims.get("sub") if isinstance(claims, dict) else None
+            return sub[:128] if isinstance(sub, str) and sub else None
+    except (ValueError, binascii.Error, UnicodeDecodeError, orjson.JSONDecodeError):
+        return None
+    return None
+
+
+def enforce_token_rate_limit(runtime: Runtime, client_id: str | None) -> None:
+    """The token endpoint's bucket: the named partner's, or the one shared by unknown ids."""
+    if not runtime.rate_limiter.enabled:
+        return
+    partner: Partner | None = None
+    if client_id:
+        with runtime.session_factory() as session:
+            partner = session.scalars(select(Partner).where(Partner.client_id == client_id)).first()
+    key = partner.id if partner is not None else UNKNOWN_CLIENT_KEY
+    runtime.rate_limiter.check(key, "token", partner_limit(runtime.settings, partner, "token"))
+
+
+def guard_identity_lookup(
+    runtime: Runtime,
+    session: Session,
+    *,
+    caller: AuthenticatedPartner,
+    identifiers: Mapping[str, str | None],
+    request_id: str,
+) -> None:
+    """Before a consumer is looked up by identifier: 422 on a placeholder, 429 beyond the
+    partner's velocity (distinct identifiers per window). Refusals are audited (the event
+    names the partner and the reason, never the identifier) and committed before the error."""
+    given = {k: v for k, v in identifiers.items() if k in IDENTIFIER_KINDS and v}
+    for kind, value in given.items():
+        if is_placeholder(kind, value):
+            _refused(session, caller, request_id, "lookup.placeholder_identifier")
+            raise PlaceholderIdentifierError(kind)
+    digests: list[str] = []
+    for kind, value in given.items():
+        try:
+            digests.append(runtime.protector.blind_index(kind, value))
+        except NormalizationError:
+            continue  # malformed: the lookup itself answers 422
+    try:
+        runtime.lookup_guard.record(session, caller.partner_id, digests)
+    except LookupVelocityError:
+        _refused(session, caller, request_id, "lookup.velocity_exceeded")
+        raise
+
+
+def _refused(session: Session, caller: AuthenticatedPartner, request_id: str, reason: str) -> None:
+    append_event(
+        session,
+        {
+            "kind": "lookup.refused",
+            "partner_id": caller.partner_id,
+            "request_id": request_id,
+            "outcome": "denied",
+            "reasons": [reason],
+        },
+    )
+    session.commit()

@@ -1,0 +1,131 @@
+"""Identity lookups (finding a consumer by ID number, mobile or VIN): placeholders are refused,
+and each partner may look up only so many distinct identifiers per window.
+
+Bulk enumeration (walking ID numbers or VINs to learn who is known to the hub) shows as many
+distinct identifiers; the same identifier looked up again does not count twice. The window is
+fixed (aligned to multiples of its length) and kept in the database, so the limit holds across
+processes and hosts.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import cast
+
+from sqlalchemy import Engine, Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hub.ratelimit.errors import RateLimitedError
+from hub.ratelimit.models import IdentityLookup
+
+_TABLE = cast(Table, IdentityLookup.__table__)
+
+#: Published sample values (standards' worked examples, operators' service numbers, values
+#: that pass a check digit by construction) that test scripts and scrapers send.
+WELL_KNOWN_TEST_VALUES: dict[str, frozenset[str]] = {
+    "id_number": frozenset(
+        {
+            "11010519491231002X",  # GB 11643's worked example
+            "110105194912310021",
+            "110101199003077777",
+            "123456789012345678",
+        }
+    ),
+    "mobile": frozenset({"13800138000", "13800000000", "12345678901", "13912345678"}),
+    "vin": frozenset({"11111111111111111", "1M8GDM9AXKP042788", "12345678901234567"}),
+}
+_RUN = re.compile(r"(.)\1{7,}")  # one character eight or more times in a row
+_SEQUENCES = ("123456789", "987654321", "012345678", "876543210")
+
+
+def _normalized(kind: str, value: str) -> str:
+    text = re.sub(r"[\s\-]", "", value).upper()
+    if kind == "mobile":
+        text = re.sub(r"^(\+?86)(?=1\d{10}$)", "", text)
+    return text
+
+
+def is_placeholder(kind: str, value: str) -> bool:
+    """All zeros, one repeated character, a long run of one digit, a counting sequence, or a
+    well-known test value."""
+    text = _normalized(kind, value)
+    if not text:
+        return False
+    core = text[:-1] if kind == "id_number" and len(text) == 18 else text
+    if len(core) >= 6 and len(set(core)) == 1:  # shorter is malformed, not a placeholder
+        return True
+    if _RUN.search(text) or any(s in text for s in _SEQUENCES):
+        return True
+    return text in WELL_KNOWN_TEST_VALUES.get(kind, frozenset())
+
+
+class LookupVelocityError(RateLimitedError):
+    slug = "lookup-velocity-exceeded"
+    title = "Too many distinct identity lookups"
+
+
+class LookupGuard:
+    """Counts the distinct identifiers (blind-index digests) each partner looked up per window."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_distinct: int,
+        window_seconds: int,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.max_distinct = max_distinct
+        self.window_seconds = max(1, window_seconds)
+        self.enabled = enabled
+        self.clock = clock
+
+    def record(
+        self,
+        session: Session,
+        partner_id: str,
+        digests: Iterable[str],
+        *,
+        limit: int | None = None,
+    ) -> None:
+        """Count these lookups in the request's session and commit them at once (a lookup
+        that then answers 404 still counts), or raise :class:`LookupVelocityError` (a refused
+        lookup is not counted)."""
+        rows = sorted(set(digests))
+        if not self.enabled or not rows:
+            return
+        cap = self.max_distinct if limit is None else limit
+        now = self.clock()
+        window = int(now // self.window_seconds) * self.window_seconds
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        with session.begin_nested():  # leaving by the exception rolls the insert back
+            connection = session.connection()
+            connection.execute(
+                insert(_TABLE)
+                .values(
+                    [{"partner_id": partner_id, "window_start": window, "digest": d} for d in rows]
+                )
+                .on_conflict_do_nothing()
+            )
+            count = connection.scalar(
+                select(func.count())
+                .select_from(_TABLE)
+                .where(_TABLE.c.partner_id == partner_id, _TABLE.c.window_start == window)
+            )
+            if (count or 0) > cap:
+                raise LookupVelocityError(
+                    f"More than {cap} distinct identifiers looked up in "
+                    f"{self.window_seconds} s; retry later.",
+                    retry_after=window + self.window_seconds - now,
+                )
+            connection.execute(
+                delete(_TABLE).where(
+                    _TABLE.c.partner_id == partner_id, _TABLE.c.window_start < window
+                )
+            )
+        session.commit()

@@ -1,0 +1,205 @@
+"""Token buckets in the database, with small local leases to keep the database cost down.
+
+The bucket is GCRA (the generic cell rate algorithm): each (partner, route class) row holds a
+theoretical arrival time ``tat``. Taking ``n`` tokens is one upsert::
+
+    INSERT INTO rate_limit_buckets VALUES (:key, :class, :now + :cost)
+    ON CONFLICT (bucket_key, route_class) DO UPDATE
+       SET tat = max(tat, :now) + :cost
+     WHERE max(tat, :now) + :cost - :now <= :tolerance
+    RETURNING tat
+
+A returned row means granted. The upsert is atomic on PostgreSQL (the conflicting row is locked)
+and on SQLite (one writer), so every process and host shares one bucket.
+
+Leases: when a bucket is large, a process takes up to ``lease`` tokens in one statement and
+spends them locally for at most ``lease_seconds``. Tokens are debited from the shared bucket
+before they are spent, so leasing never lets a partner exceed its limit; at worst a lease that
+expires unused costs the partner those tokens. Small buckets (burst < 20) are never leased, so
+low limits are exact.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection, Double, Engine, Table, bindparam, case, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+from hub.ratelimit.errors import RateLimitedError
+from hub.ratelimit.limits import RateLimit, RouteClass
+from hub.ratelimit.models import RateLimitBucket
+
+_TABLE = cast(Table, RateLimitBucket.__table__)
+#: A lease is at most this share of the bucket, so that several processes leasing at once
+#: cannot drain a bucket between them.
+_LEASE_SHARE = 20
+
+
+@dataclass
+class _Lease:
+    tokens: int
+    expires: float
+
+
+class RateLimiter:
+    """Checks and debits a partner's bucket for a route class; raises :class:`RateLimitedError`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        enabled: bool = True,
+        lease: int = 10,
+        lease_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.enabled = enabled
+        self.lease = max(1, lease)
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self._leases: dict[tuple[str, str], _Lease] = {}
+        self._lock = threading.Lock()
+        self._statement = _upsert(engine.dialect.name)
+        self.statements = 0  # database round trips, for the benchmark and tests
+
+    def lease_size(self, limit: RateLimit) -> int:
+        return max(1, min(self.lease, limit.burst // _LEASE_SHARE))
+
+    def check(
+        self,
+        key: str,
+        route_class: RouteClass,
+        limit: RateLimit,
+        *,
+        session: Session | None = None,
+    ) -> None:
+        """Spend one token of ``key``'s bucket for ``route_class``, or raise (429).
+
+        With ``session`` (a request's), the session is committed, the debit runs in a new
+        transaction on the same connection and is committed at once: the spend stands whatever
+        the request does next, the bucket row is locked only for that instant, a request never
+        holds two pooled connections, and on SQLite no second connection waits for the write
+        lock the request already holds. Without, it runs in a transaction of its own.
+        """
+        if not self.enabled:
+            return
+        now = self.clock()
+        slot = (key, route_class)
+        with self._lock:
+            lease = self._leases.get(slot)
+            if lease is not None and lease.tokens > 0 and lease.expires > now:
+                lease.tokens -= 1
+                return
+        size = self.lease_size(limit)
+        with self._transaction(session) as connection:
+            granted = self._take(connection, key, route_class, limit, size, now)
+            if not granted and size > 1:
+                size = 1
+                granted = self._take(connection, key, route_class, limit, 1, now)
+            retry_after = (
+                0.0 if granted else self._retry_after(connection, key, route_class, limit, now)
+            )
+        if not granted:
+            raise RateLimitedError(
+                f"Too many '{route_class}' requests; retry later.", retry_after=retry_after
+            )
+        if size > 1:
+            with self._lock:
+                held = self._leases.get(slot)
+                if held is not None and held.expires > now:
+                    held.tokens += size - 1  # another thread leased at the same time
+                else:
+                    self._leases[slot] = _Lease(tokens=size - 1, expires=now + self.lease_seconds)
+
+    def forget_leases(self) -> None:
+        with self._lock:
+            self._leases.clear()
+
+    @contextmanager
+    def _transaction(self, session: Session | None) -> Iterator[Connection]:
+        """A short transaction of its own. On PostgreSQL its commit does not wait for the WAL
+        flush (``synchronous_commit off``): a crash may forget the last few debits, never
+        show a debit to a process that could not see it, and the flush was most of the cost."""
+        if session is None:
+            with self.engine.begin() as connection:
+                self._relax(connection)
+                yield connection
+            return
+        session.commit()  # what the request did so far keeps its own durability
+        connection = session.connection()
+        self._relax(connection)
+        yield connection
+        session.commit()
+
+    def _relax(self, connection: Connection) -> None:
+        if self.engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+    def _take(
+        self,
+        connection: Connection,
+        key: str,
+        route_class: str,
+        limit: RateLimit,
+        n: int,
+        now: float,
+    ) -> bool:
+        cost = n * limit.interval
+        self.statements += 1
+        row = connection.execute(
+            self._statement,
+            {
+                "key": key,
+                "route_class": route_class,
+                "now": now,
+                "cost": cost,
+                "first_tat": now + cost,
+                "tolerance": limit.tolerance,
+            },
+        ).first()
+        return row is not None
+
+    def _retry_after(
+        self, connection: Connection, key: str, route_class: str, limit: RateLimit, now: float
+    ) -> float:
+        self.statements += 1
+        tat = connection.scalar(
+            select(_TABLE.c.tat).where(
+                _TABLE.c.bucket_key == key, _TABLE.c.route_class == route_class
+            )
+        )
+        if tat is None:
+            return limit.interval
+        return max(float(tat), now) + limit.interval - limit.tolerance - now
+
+
+def _upsert(dialect: str) -> Executable:
+    """The take statement, built once per dialect (parameters: key, route_class, now, cost,
+    first_tat, tolerance)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now: Any = bindparam("now", type_=Double())
+    start = case((_TABLE.c.tat > now, _TABLE.c.tat), else_=now)
+    new_tat = start + bindparam("cost", type_=Double())
+    return (
+        insert(_TABLE)
+        .values(
+            bucket_key=bindparam("key"),
+            route_class=bindparam("route_class"),
+            tat=bindparam("first_tat", type_=Double()),
+        )
+        .on_conflict_do_update(
+            index_elements=[_TABLE.c.bucket_key, _TABLE.c.route_class],
+            set_={"tat": new_tat},
+            where=(new_tat - now) <= bindparam("tolerance", type_=Double()),
+        )
+        .returning(_TABLE.c.tat)
+    )
