@@ -6,7 +6,8 @@
         for page in hub.iter_records("agr-1"):
             ...
 
-The exception tree is documented in ``connectors._exceptions``.
+``WebhookReceiver`` verifies the hub's signed consent webhooks and applies withdrawals to a SQL
+sink (``connectors._webhooks``). The exception tree is documented in ``connectors._exceptions``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ._exceptions import (
     ValidationFailed,
 )
 from ._models import Agreement, Page, PublishRecord, PublishResult, Record, Subject
+from ._webhooks import WebhookReceiver, WebhookResponse
 
 __all__ = [
     "Agreement",
@@ -71,6 +73,8 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "ValidationFailed",
+    "WebhookReceiver",
+    "WebhookResponse",
 ]
 
 __locals = locals()

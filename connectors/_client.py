@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -39,6 +40,7 @@ class _Base:
         decryption_key: KeyInput | None = None,
         timeout: float | httpx.Timeout = 30.0,
         retry: Retry | None = None,
+        dpop_key: KeyInput | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = ClientCredentials(
@@ -47,6 +49,7 @@ class _Base:
             client_secret=client_secret,
             private_key=private_key,
             scopes=scopes,
+            dpop_key=dpop_key,
         )
         self._core = Core(
             retry=retry or Retry(),
@@ -87,6 +90,7 @@ class HubClient(_Base):
         decryption_key: KeyInput | None = None,
         timeout: float | httpx.Timeout = 30.0,
         retry: Retry | None = None,
+        dpop_key: KeyInput | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -99,6 +103,7 @@ class HubClient(_Base):
             decryption_key=decryption_key,
             timeout=timeout,
             retry=retry,
+            dpop_key=dpop_key,
         )
         self._http = httpx.Client(transport=transport, **self._options)
 
@@ -159,6 +164,34 @@ class HubClient(_Base):
                    "after_index": after_index, "limit": limit}  # fmt: skip
         return self._run(self._core.audit_events(filters))
 
+    def jwks(self) -> dict[str, Any]:
+        """The hub's public JWKS: verifies webhook signatures and consent receipts."""
+        return self._run(self._core.jwks())
+
+    def register_webhook(self, url: str, *, events: Iterable[str] | None = None) -> dict[str, Any]:
+        """Register an https endpoint for consent notifications (all event types by default)."""
+        return self._run(self._core.register_webhook(url, events))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._run(self._core.delete_webhook(webhook_id))
+
+    def acknowledge(self, notification_id: str) -> dict[str, Any]:
+        """Confirm a consent notification was received and acted on (idempotent)."""
+        return self._run(self._core.acknowledge(notification_id))
+
+    def attest_deletion(
+        self,
+        consent_id: str,
+        *,
+        statement: str,
+        deleted_at: datetime,
+        records_deleted: int | None = None,
+    ) -> dict[str, Any]:
+        """Attest deletion of what was held under an ended consent (acknowledges its notices)."""
+        return self._run(
+            self._core.attest_deletion(consent_id, statement, deleted_at, records_deleted)
+        )
+
     def close(self) -> None:
         self._http.close()
 
@@ -189,6 +222,7 @@ class AsyncHubClient(_Base):
         decryption_key: KeyInput | None = None,
         timeout: float | httpx.Timeout = 30.0,
         retry: Retry | None = None,
+        dpop_key: KeyInput | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -201,6 +235,7 @@ class AsyncHubClient(_Base):
             decryption_key=decryption_key,
             timeout=timeout,
             retry=retry,
+            dpop_key=dpop_key,
         )
         self._http = httpx.AsyncClient(transport=transport, **self._options)
 
@@ -260,6 +295,36 @@ class AsyncHubClient(_Base):
         filters = {"partner_id": partner_id, "kind": kind, "outcome": outcome,
                    "after_index": after_index, "limit": limit}  # fmt: skip
         return await self._run(self._core.audit_events(filters))
+
+    async def jwks(self) -> dict[str, Any]:
+        """The hub's public JWKS: verifies webhook signatures and consent receipts."""
+        return await self._run(self._core.jwks())
+
+    async def register_webhook(
+        self, url: str, *, events: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """Register an https endpoint for consent notifications (all event types by default)."""
+        return await self._run(self._core.register_webhook(url, events))
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._run(self._core.delete_webhook(webhook_id))
+
+    async def acknowledge(self, notification_id: str) -> dict[str, Any]:
+        """Confirm a consent notification was received and acted on (idempotent)."""
+        return await self._run(self._core.acknowledge(notification_id))
+
+    async def attest_deletion(
+        self,
+        consent_id: str,
+        *,
+        statement: str,
+        deleted_at: datetime,
+        records_deleted: int | None = None,
+    ) -> dict[str, Any]:
+        """Attest deletion of what was held under an ended consent (acknowledges its notices)."""
+        return await self._run(
+            self._core.attest_deletion(consent_id, statement, deleted_at, records_deleted)
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -196,6 +196,34 @@ class Core:
         params = {name: value for name, value in filters.items() if value is not None}
         return Call("GET", "/v1/audit/events", parse_audit_events, params=params)
 
+    def jwks(self) -> Call[dict[str, Any]]:
+        """The hub's public keys (``/.well-known/jwks.json``): they verify webhooks and receipts."""
+        return Call("GET", "/.well-known/jwks.json", _json_object)
+
+    def register_webhook(self, url: str, events: Iterable[str] | None) -> Call[dict[str, Any]]:
+        body: dict[str, Any] = {"url": url}
+        if events is not None:
+            body["events"] = list(events)
+        return Call("POST", "/v1/webhooks", _json_object, json=body)
+
+    def delete_webhook(self, webhook_id: str) -> Call[None]:
+        return Call("DELETE", f"/v1/webhooks/{_seg(webhook_id)}", lambda body: None)
+
+    def acknowledge(self, notification_id: str) -> Call[dict[str, Any]]:
+        path = f"/v1/consent-notifications/{_seg(notification_id)}/acknowledgement"
+        return Call("POST", path, _json_object)
+
+    def attest_deletion(
+        self, consent_id: str, statement: str, deleted_at: datetime, records_deleted: int | None
+    ) -> Call[dict[str, Any]]:
+        if deleted_at.tzinfo is None:
+            raise ValueError("deleted_at must carry a timezone")
+        body: dict[str, Any] = {"statement": statement, "deleted_at": deleted_at.isoformat()}
+        if records_deleted is not None:
+            body["records_deleted"] = records_deleted
+        path = f"/v1/consents/{_seg(consent_id)}/deletion-attestations"
+        return Call("POST", path, _json_object, json=body)
+
     # -- decryption --
 
     def _decrypt_page(self, body: Any) -> Page:
@@ -224,6 +252,12 @@ class Core:
         )
 
 
+def _json_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise exc.DecodeError("the response is not a JSON object")
+    return body
+
+
 def parse_audit_events(body: Any) -> list[dict[str, Any]]:
     """Audit events stay plain JSON objects: they are the canonical documents a regulator hashes."""
     items = body.get("items") if isinstance(body, dict) else None
@@ -250,6 +284,8 @@ def _seg(value: str) -> str:
 
 def parse_response(response: httpx.Response, parse: Callable[[Any], T]) -> T:
     """Parse a 2xx response with ``parse``; raise the typed exception for anything else."""
+    if response.status_code == 204:
+        return parse(None)
     if response.is_success:
         try:
             body = orjson.loads(response.content)

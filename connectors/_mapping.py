@@ -25,7 +25,8 @@ import json
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,15 @@ class MappingError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RowError:
+    """A row that cannot be published: ``line`` counts lines of a file, rows of a SQL result
+    (``unit="row"``) or items of an HTTP source (``unit="item"``), from 1."""
+
     line: int
     message: str
+    unit: str = "line"
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        return f"{self.unit} {self.line}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,8 @@ def _to_int(value: Any) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     return int(str(value).strip())
 
@@ -85,11 +92,21 @@ def _to_bool(value: Any) -> bool:
 
 
 def _to_date(value: Any) -> str:
+    if isinstance(value, datetime):  # SQL sources: a timestamp column mapped to a date field
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     return date.fromisoformat(str(value).strip()).isoformat()
 
 
 def _to_str(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value)
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {

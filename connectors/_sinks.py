@@ -146,6 +146,22 @@ def _cell(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def records_table(metadata: sa.MetaData, name: str = "tollhouse_records") -> sa.Table:
+    """The SQL sink's table: one row per (agreement, record key), ``subject`` the pseudonym."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("agreement_id", sa.String(200), primary_key=True),
+        sa.Column("record_key", sa.String(200), primary_key=True),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("subject", sa.String(200), nullable=False, index=True),
+        sa.Column("fields", sa.JSON, nullable=False),
+        sa.Column("pulled_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
 class SqlSink:
     """A table keyed by (agreement_id, record_key); each page is upserted in one transaction."""
 
@@ -157,16 +173,7 @@ class SqlSink:
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise SinkError(f"bad database URL: {exc}") from None
         self.agreement_id = agreement_id
-        self.table = sa.Table(
-            table,
-            sa.MetaData(),
-            sa.Column("agreement_id", sa.String(200), primary_key=True),
-            sa.Column("record_key", sa.String(200), primary_key=True),
-            sa.Column("version", sa.BigInteger, nullable=False),
-            sa.Column("subject", sa.String(200), nullable=False, index=True),
-            sa.Column("fields", sa.JSON, nullable=False),
-            sa.Column("pulled_at", sa.DateTime(timezone=True), nullable=False),
-        )
+        self.table = records_table(sa.MetaData(), table)
 
     def restore(self, position: Any) -> None:
         self.table.metadata.create_all(self.engine)

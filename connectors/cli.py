@@ -4,9 +4,11 @@
 durably to the sink first, then the cursor is checkpointed (atomic write of the state file), so a
 pull killed at any point resumes with no loss and no duplicates.
 
-``publish`` reads a provider's CSV/JSONL rows, maps them per a TOML mapping, validates every row
-(reporting line numbers) before sending anything, then publishes in batches. Re-running is
-idempotent: the hub answers "unchanged" for record keys and versions it already holds.
+``webhooks serve`` runs the consent webhook receiver (``connectors._webhooks``) over a SQL sink.
+
+``publish`` reads a provider's CSV/JSONL, SQL or HTTP JSON rows, maps them per a TOML mapping,
+validates every row (reporting line numbers) before sending anything, then publishes in batches.
+Re-running is idempotent: the hub answers "unchanged" for record keys and versions it already holds.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from ._checkpoint import Checkpoint
 from ._client import HubClient
 from ._exceptions import HubError, InvalidCursor, PayloadTooLarge, ValidationFailed
 from ._keys import KeyInput
-from ._mapping import MappingError, RecordMapping, RowError, read_source
+from ._mapping import MappingError, RecordMapping, RowError
 from ._models import PublishRecord, PublishResult
 from ._sinks import Sink, SinkError, open_sink
+from ._sources import Source, open_source
 
 __all__ = ["app", "main"]
 
@@ -244,19 +247,19 @@ class _Row:
     record: PublishRecord
 
 
-def _mapped(source: str, mapping: RecordMapping) -> Iterator[_Row | RowError]:
-    for line, row in read_source(source):
+def _mapped(source: Source, mapping: RecordMapping) -> Iterator[_Row | RowError]:
+    for line, row in source.rows():
         if isinstance(row, RowError):
             yield row
             continue
         record, problems = mapping.map_row(row)
         if record is None:
-            yield from (RowError(line, p) for p in problems)
+            yield from (RowError(line, p, source.unit) for p in problems)
         else:
             yield _Row(line, record)
 
 
-def _validate(source: str, mapping: RecordMapping) -> tuple[int, list[RowError]]:
+def _validate(source: Source, mapping: RecordMapping) -> tuple[int, list[RowError]]:
     """Count the valid rows and collect every row error, duplicate record keys included."""
     seen: dict[str, int] = {}
     errors: list[RowError] = []
@@ -266,7 +269,8 @@ def _validate(source: str, mapping: RecordMapping) -> tuple[int, list[RowError]]
             continue
         key = item.record.record_key
         if key in seen:
-            errors.append(RowError(item.line, f"record_key {key!r} already on line {seen[key]}"))
+            message = f"record_key {key!r} already on {source.unit} {seen[key]}"
+            errors.append(RowError(item.line, message, source.unit))
         else:
             seen[key] = item.line
     return len(seen), errors
@@ -280,7 +284,9 @@ def _batched(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
 _RECORD_INDEX = re.compile(r"^records\[(\d+)\]\.?(.*)$")
 
 
-def _publish_batch(client: HubClient, dataset: str, rows: list[_Row]) -> PublishResult:
+def _publish_batch(
+    client: HubClient, dataset: str, rows: list[_Row], unit: str = "line"
+) -> PublishResult:
     """Publish ``rows``; halves the batch while the hub says it is too large."""
     try:
         return client.publish(dataset, [r.record for r in rows])
@@ -288,8 +294,8 @@ def _publish_batch(client: HubClient, dataset: str, rows: list[_Row]) -> Publish
         if len(rows) == 1:
             raise
         half = len(rows) // 2
-        a = _publish_batch(client, dataset, rows[:half])
-        b = _publish_batch(client, dataset, rows[half:])
+        a = _publish_batch(client, dataset, rows[:half], unit)
+        b = _publish_batch(client, dataset, rows[half:], unit)
         return PublishResult(
             a.accepted + b.accepted, a.created + b.created, a.unchanged + b.unchanged
         )
@@ -298,7 +304,8 @@ def _publish_batch(client: HubClient, dataset: str, rows: list[_Row]) -> Publish
             m = _RECORD_INDEX.match(e.field)
             if m and int(m.group(1)) < len(rows):
                 err.print(
-                    f"line {rows[int(m.group(1))].line}: {m.group(2)}: {e.message}", highlight=False
+                    f"{unit} {rows[int(m.group(1))].line}: {m.group(2)}: {e.message}",
+                    highlight=False,
                 )
             else:
                 err.print(f"{e.field}: {e.message}", highlight=False)
@@ -310,27 +317,74 @@ def publish(
     hub: Hub,
     client_id: ClientId,
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset ID.")],
-    source: Annotated[str, typer.Option("--source", help="csv:PATH or jsonl:PATH.")],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            "--from",
+            help="csv:PATH, jsonl:PATH, an http(s) URL serving JSON, or a SQLAlchemy URL.",
+        ),
+    ],
     mapping: Annotated[Path, typer.Option("--mapping", help="TOML mapping of columns.")],
     client_secret: ClientSecret = None,
     private_key: PrivateKey = None,
+    table: Annotated[
+        str | None, typer.Option("--table", help="SQL source: the table to read.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="SQL source: a SELECT to run instead.")
+    ] = None,
+    updated_column: Annotated[
+        str | None,
+        typer.Option(
+            "--updated-column",
+            help="SQL source with --table: publish only rows newer than the last run (--state).",
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None, typer.Option("--state", help="Incremental SQL source: the state file.")
+    ] = None,
+    items_key: Annotated[
+        str | None,
+        typer.Option("--items-key", help="HTTP source: key of the item list (default: items)."),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", help="HTTP source: 'Name: value' request header (repeatable)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000)] = 500,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
     scope: Scope = None,
     max_errors: Annotated[int, typer.Option("--max-errors", help="Row errors to print.")] = 50,
 ) -> None:
     """Validate every row of a source, then publish it into a dataset in batches."""
+    headers: dict[str, str] = {}
+    for h in header or ():
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            _fail(f"--header {h!r}: use 'Name: value'", 2)
+        headers[name.strip()] = value.strip()
     try:
         record_mapping = RecordMapping.load(mapping)
-        valid, errors = _validate(source, record_mapping)
+        rows_source = open_source(
+            source,
+            table=table,
+            query=query,
+            updated_column=updated_column,
+            state=state,
+            items_key=items_key,
+            headers=headers,
+        )
+        valid, errors = _validate(rows_source, record_mapping)
     except (MappingError, OSError) as exc:
         _fail(str(exc), 2)
+    shown = _redact(source)
     if errors:
         for e in errors[:max_errors]:
             err.print(str(e), highlight=False)
         if len(errors) > max_errors:
             err.print(f"... and {len(errors) - max_errors} more", highlight=False)
-        _fail(f"{len(errors)} row errors in {source}; nothing was published", 2)
+        _fail(f"{len(errors)} row errors in {shown}; nothing was published", 2)
     if dry_run:
         out.print(f"{valid:,} rows valid; nothing published (--dry-run).")
         return
@@ -339,17 +393,18 @@ def publish(
     )
     total = PublishResult(0, 0, 0)
     batches = 0
+    unit = rows_source.unit
     with client, _progress() as progress:
         task = progress.add_task(f"Publishing to {dataset}", total=valid)
-        rows = (item for item in _mapped(source, record_mapping) if isinstance(item, _Row))
+        rows = (item for item in _mapped(rows_source, record_mapping) if isinstance(item, _Row))
         for batch in _batched(rows, batch_size):
             try:
-                result = _publish_batch(client, dataset, batch)
+                result = _publish_batch(client, dataset, batch, unit)
             except HubError as exc:
                 progress.stop()
                 _fail(
-                    f"batch {batches + 1} (lines {batch[0].line}-{batch[-1].line}) refused: {exc}. "
-                    f"{total.accepted:,} records published before it; re-running is safe."
+                    f"batch {batches + 1} ({unit}s {batch[0].line}-{batch[-1].line}) refused: "
+                    f"{exc}. {total.accepted:,} records published before it; re-running is safe."
                 )
             batches += 1
             total = PublishResult(
@@ -358,11 +413,104 @@ def publish(
                 total.unchanged + result.unchanged,
             )
             progress.advance(task, len(batch))
+    rows_source.commit()
     out.print(
         f"Published {total.accepted:,} records in {batches:,} batches: "
         f"created {total.created:,}, unchanged {total.unchanged:,}.",
         highlight=False,
     )
+
+
+def _redact(url: str) -> str:
+    """A source URL fit for messages: without a password."""
+    if "://" not in url:
+        return url
+    try:
+        import sqlalchemy as sa
+
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a database URL: show it without credentials
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+# -- webhooks --------------------------------------------------------------------------------
+
+webhooks_app = typer.Typer(
+    name="webhooks",
+    help="Receive the hub's consent webhooks: apply withdrawals to a SQL sink, attest deletion.",
+    no_args_is_help=True,
+)
+app.add_typer(webhooks_app)
+
+
+@webhooks_app.command("serve")
+def webhooks_serve(
+    hub: Hub,
+    client_id: ClientId,
+    sink: Annotated[str, typer.Option("--sink", help="The SQLAlchemy URL that `pull` writes to.")],
+    client_secret: ClientSecret = None,
+    private_key: PrivateKey = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8787,
+    path: Annotated[str, typer.Option("--path", help="The path the hub POSTs to.")] = "/",
+    on_withdrawal: Annotated[
+        str,
+        typer.Option("--on-withdrawal", help="delete the subject's rows, or deidentify them."),
+    ] = "delete",
+    keep_field: Annotated[
+        list[str] | None,
+        typer.Option("--keep-field", help="deidentify: a field to keep (repeatable)."),
+    ] = None,
+    scope: Scope = None,
+) -> None:
+    """Serve the webhook receiver (put it behind your https front end, then `register` it)."""
+    import uvicorn
+
+    from ._webhooks import WebhookReceiver
+
+    if on_withdrawal not in ("delete", "deidentify"):
+        _fail("--on-withdrawal is delete or deidentify", 2)
+    if "://" not in sink:
+        _fail("the receiver needs a database sink (a SQLAlchemy URL)", 2)
+    client = _client(hub, client_id, client_secret, private_key, tuple(scope or ("records:pull",)))
+    with client:
+        try:
+            receiver = WebhookReceiver(
+                client,
+                sink,
+                on_withdrawal="delete" if on_withdrawal == "delete" else "deidentify",
+                keep_fields=keep_field or (),
+            )
+        except SinkError as exc:
+            _fail(str(exc), 2)
+        err.print(f"Receiving consent webhooks on http://{host}:{port}{path}", highlight=False)
+        try:
+            uvicorn.run(receiver.asgi(path), host=host, port=port, log_level="warning")
+        finally:
+            receiver.close()
+
+
+@webhooks_app.command("register")
+def webhooks_register(
+    hub: Hub,
+    client_id: ClientId,
+    url: Annotated[str, typer.Option("--url", help="The receiver's public https URL.")],
+    client_secret: ClientSecret = None,
+    private_key: PrivateKey = None,
+    event: Annotated[
+        list[str] | None, typer.Option("--event", help="Event type (repeatable; default all).")
+    ] = None,
+    scope: Scope = None,
+) -> None:
+    """Register the receiver's URL with the hub."""
+    client = _client(hub, client_id, client_secret, private_key, tuple(scope or ("records:pull",)))
+    with client:
+        try:
+            created = client.register_webhook(url, events=event)
+        except HubError as exc:
+            _fail(str(exc))
+    out.print(f"Registered webhook {created.get('id')} for {url}.", highlight=False)
 
 
 def main() -> None:
