@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hub import __version__
+from hub.api.docs import install_docs
 from hub.api.middleware import RequestContextMiddleware
 from hub.api.problems import install_problem_handlers, problem_response
 from hub.api.routes import (
@@ -23,6 +24,7 @@ from hub.api.routes import (
     health,
     oauth,
     partners,
+    rights,
     statistics,
     webhooks,
 )
@@ -36,6 +38,7 @@ from hub.observability import (
 from hub.policy import PolicyStore
 from hub.policy.watch import watch_policies
 from hub.portal import mount_portal
+from hub.regulator import mount_regulator
 from hub.runtime import Runtime
 from hub.settings import Settings, get_settings
 
@@ -57,6 +60,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or Runtime.build(settings)
     app = FastAPI(
         lifespan=_policy_watch(runtime),
+        docs_url=None,  # hardening (issue 12): served by hub.api.docs, assets local, CSP hashes
+        redoc_url=None,
         title="Tollhouse",
         version=__version__,
         description=DESCRIPTION,
@@ -93,9 +98,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         decisions,
         statistics,
         partners,
+        rights,
     ):
         app.include_router(module.router)
+    install_docs(app)  # /docs, /redoc (issue 12)
     mount_portal(app, runtime)  # the consumer portal (issue 5): /portal
+    mount_regulator(app, runtime)  # the regulator dashboard (issue 13): /regulator
     _install_observability(app, settings, runtime)
     return app
 

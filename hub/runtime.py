@@ -28,6 +28,7 @@ from hub.policy import (
     PolicyEngine,
     PolicyStore,
 )
+from hub.ratelimit import LookupGuard, RateLimiter
 from hub.registry import service as registry
 from hub.release.cursor import CursorCodec
 from hub.release.obligations import ObligationApplier
@@ -65,6 +66,9 @@ class Runtime:
     webhooks: WebhookDispatcher
     # audit (issue 13): the log's Ed25519 key (keys_dir/audit-log.pem) that signs tree heads
     audit_signer: LogSigner
+    # hardening (issue 12): per-partner rate limits and identity-lookup velocity (database-kept)
+    rate_limiter: RateLimiter
+    lookup_guard: LookupGuard
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -103,6 +107,7 @@ class Runtime:
             signer=ReceiptSigner(signing_keys, issuer=settings.issuer),
             audit=append_event,
             directory=_partner_names,
+            pseudonyms=protector.pseudonym,
         )
         audit_signer = load_log_signer(settings.keys_dir, settings.issuer)
         return cls(
@@ -123,4 +128,13 @@ class Runtime:
             protector=protector,
             gates=gates,
             audit_signer=audit_signer,
+            rate_limiter=RateLimiter(
+                engine, enabled=settings.rate_limits_enabled, lease=settings.rate_limit_lease
+            ),
+            lookup_guard=LookupGuard(
+                engine,
+                max_distinct=settings.lookup_velocity_max,
+                window_seconds=settings.lookup_velocity_window_seconds,
+                enabled=settings.rate_limits_enabled,
+            ),
         )

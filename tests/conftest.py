@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from hub.demo.ecosystem import seed_demo
+from hub.ratelimit import ROUTE_CLASSES, RateLimit
 from hub.runtime import Runtime
 from hub.settings import PROJECT_ROOT, Settings
 from hub.store.db import unit_of_work
@@ -18,6 +19,9 @@ from tests.support.databases import TestDatabases
 from tests.support.hub import TEST_ISSUER, HubEnv, build_env
 
 TEST_CONSUMERS = 60
+GENEROUS_RATE_LIMITS = {
+    cls: RateLimit(per_minute=1_000_000, burst=100_000) for cls in ROUTE_CLASSES
+}
 
 # No per-example deadlines: they are timing assertions, and these machines are shared.
 hypothesis_settings.register_profile("tollhouse", deadline=None)
@@ -40,6 +44,10 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         demo_consumers=TEST_CONSUMERS,
         # The test population is small; production keeps the default floor of 10.
         statistics_min_k=overrides.pop("statistics_min_k", 3),
+        # Rate and velocity limits never bind in the suite; tests/hardening/test_rate_limits.py
+        # sets low ones of its own.
+        rate_limits=overrides.pop("rate_limits", GENEROUS_RATE_LIMITS),
+        lookup_velocity_max=overrides.pop("lookup_velocity_max", 1_000_000),
         **overrides,
     )
 

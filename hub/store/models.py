@@ -7,8 +7,10 @@ import hub.audit.models
 import hub.auth.models
 import hub.crypto.models
 import hub.portal.models
+import hub.ratelimit.models
 import hub.records.models
 import hub.registry.models
+import hub.rights.models
 from hub.store.base import Base
 
 MODEL_MODULES = (
@@ -17,8 +19,10 @@ MODEL_MODULES = (
     hub.auth.models,
     hub.crypto.models,
     hub.portal.models,
+    hub.ratelimit.models,
     hub.records.models,
     hub.registry.models,
+    hub.rights.models,
 )
 
 metadata = Base.metadata
