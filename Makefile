@@ -31,7 +31,7 @@ test: install system-deps ## Run the whole test suite (set TOLLHOUSE_DATABASE_UR
 
 soak: install ## Longer runs: 3,000 differential policy decisions (embedded vs OPA REST); two hubs on PostgreSQL for 120 s
 	TOLLHOUSE_DIFFERENTIAL_EXAMPLES=3000 $(BIN)/pytest -q -p no:cacheprovider tests/policy/test_differential.py
-	TOLLHOUSE_SCALEOUT_SECONDS=120 $(BIN)/pytest -q -p no:cacheprovider tests/hardening/test_scaleout.py  # PostgreSQL only
+	TOLLHOUSE_SCALEOUT_SECONDS=120 TOLLHOUSE_SCALEOUT_PULLERS=50 $(BIN)/pytest -q -p no:cacheprovider tests/hardening/test_scaleout.py  # PostgreSQL only
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check hub consent connectors tests bench

@@ -7,7 +7,8 @@ acknowledged pull has exactly its ``page_decisions`` events, consecutive; every 
 withdrawal exactly one ``consent.changed`` event), and the exported log verifies.
 
 PostgreSQL only: SQLite is the embedded single-host set-up. Bounded for `make test`
-(``TOLLHOUSE_SCALEOUT_SECONDS``, default 10 s of load); `make soak` runs it for longer.
+(``TOLLHOUSE_SCALEOUT_SECONDS``, default 10 s of load, ``TOLLHOUSE_SCALEOUT_PULLERS``, default
+6); `make soak` runs 50 concurrent pullers for 120 s.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ ISSUER = "http://tollhouse.test"
 SECONDS = float(os.environ.get("TOLLHOUSE_SCALEOUT_SECONDS", "10"))
 #: The soak rotates with `tollhouse keys rotate` / `rewrap` subprocesses (slow to start here).
 ROTATE_WITH_CLI = SECONDS >= 60
-PULLERS = 6
+#: Concurrent pullers: a few in `make test`; `make soak` runs 50, as issue 12 asks.
+PULLERS = int(os.environ.get("TOLLHOUSE_SCALEOUT_PULLERS", "6"))
 PAGE = 25
 
 
