@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -47,11 +48,13 @@ BENCHES: dict[str, tuple[str, int, int]] = {
     "pipeline": ("bench.bench_pipeline", 120, 480),
     "http": ("bench.bench_http", 90, 180),
     "memory": ("bench.bench_memory", 90, 180),
+    "ratelimit": ("bench.bench_ratelimit", 180, 600),
+    "sdk": ("bench.bench_sdk", 60, 90),
 }
 #: Left out of --quick unless named with --only: Presidio and spaCy take ~15 s to load, and
 #: every hub server process ~10 s to import. The pipeline bench reports RSS growth during its
 #: pull, so --quick still has a memory figure.
-QUICK_SKIP = {"deid", "http", "memory"}
+QUICK_SKIP = {"deid", "http", "memory", "ratelimit"}
 
 
 def _child(name: str, quick: bool, out: Path) -> int:
@@ -74,13 +77,23 @@ def _child(name: str, quick: bool, out: Path) -> int:
 
 def seed_cache_dir() -> Path:
     """Where seeded hubs are kept between runs (under the git-ignored ``var/``), named by a
-    digest of what shapes the seeded data: migrations, records, crypto, and the bench's seeding
-    code. Any change to those seeds afresh; ``--fresh`` always does."""
+    digest of what shapes the seeded data: migrations, the records' models and publish service,
+    crypto, the demo, and the bench's seeding functions. Any change to those seeds afresh;
+    ``--fresh`` always does."""
     digest = hashlib.sha256()
-    for folder in ("hub/store/migrations", "hub/records", "hub/crypto", "hub/demo"):
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            digest.update(path.relative_to(ROOT).as_posix().encode() + path.read_bytes())
-    digest.update((ROOT / "bench" / "common.py").read_bytes())
+    paths = [ROOT / f"hub/records/{name}.py" for name in ("models", "schemas", "service")]
+    for folder in ("hub/store/migrations", "hub/crypto", "hub/demo"):
+        paths.extend(sorted((ROOT / folder).rglob("*.py")))
+    for path in paths:
+        digest.update(path.relative_to(ROOT).as_posix().encode() + path.read_bytes())
+    from bench import common  # the seeding code only: other edits to common.py keep the cache
+
+    for part in (
+        common.seed_hub, common.bulk_loans, common.publish_loans, common._loan_fields,
+        common._mobile,
+    ):  # fmt: skip
+        digest.update(inspect.getsource(part).encode())
+    digest.update(repr((common.DATASET, common.RECIPIENT, common.DEMO_CONSUMERS)).encode())
     return ROOT / "var" / "bench-cache" / digest.hexdigest()[:16]
 
 
@@ -265,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "latest.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     _chart(figures, out_dir / "latest.png")
     console.print(f"wrote {out_dir / 'latest.json'} and {out_dir / 'latest.png'}")
+    slowest = ", ".join(
+        f"{n} {b['seconds']:.0f} s"
+        for n, b in sorted(benches.items(), key=lambda kv: -kv[1]["seconds"])
+    )
+    goal = 60 if args.quick else 600
+    console.print(f"run time {total:.0f} s (goal < {goal} s): {slowest}")
     return 1 if errors else 0
 
 

@@ -25,10 +25,9 @@ import httpx
 from bench.common import (
     Report,
     SeededHub,
+    cached_pg_hub,
     cached_sqlite_hub,
-    copy_to_postgres,
     pg_available,
-    pg_database,
     say,
 )
 
@@ -103,7 +102,7 @@ def collect(quick: bool = False, kinds: list[str] | None = None) -> Report:
             with contextlib.ExitStack() as stack:
                 hub = base
                 if kind == "postgresql":
-                    hub = copy_to_postgres(base, stack.enter_context(pg_database("http")))
+                    hub = stack.enter_context(cached_pg_hub(base, "http"))
                 r = measure(hub, seconds)
             report.details[kind] = r
             for c in CONNECTIONS:

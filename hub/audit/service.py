@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from hub.audit.checkpoint import LogSigner, TreeHead, verify_checkpoint
 from hub.audit.errors import (
@@ -84,6 +84,42 @@ def _next_index(conn: Connection) -> int:
     return 0 if current is None else int(current) + 1
 
 
+_SEQUENCE_KEY = "hub.audit.next_index"
+
+
+def _innermost(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _first_index(session: Session) -> int:
+    """The next index, under the append lock.
+
+    The first append of a transaction takes the lock and reads the highest index; the lock is
+    held until the transaction ends, so later appends in the same transaction (and the same
+    savepoint) continue from where the last one ended (:func:`_appended`) without asking again.
+    In any other savepoint state (one begun or ended since) it locks and reads again: a
+    rolled-back savepoint's indices are free once more (and its lock released).
+    """
+    innermost = _innermost(session)
+    cached = session.info.get(_SEQUENCE_KEY)
+    if (
+        cached is not None
+        and innermost is not None
+        and cached[0] is innermost
+        and innermost.is_active
+        and session.get_transaction() is cached[1]
+    ):
+        return int(cached[2])
+    conn = session.connection()
+    _lock_for_append(conn)
+    return _next_index(conn)
+
+
+def _appended(session: Session, next_index: int) -> None:
+    """Remember, for this transaction and savepoint, where the next append starts."""
+    session.info[_SEQUENCE_KEY] = (_innermost(session), session.get_transaction(), next_index)
+
+
 def append_event(session: Session, event: Mapping[str, Any]) -> AppendedEvent:
     """Append one event at the next index, in the caller's transaction (the caller commits).
 
@@ -98,9 +134,8 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     subjects = [validate_event(event) for event in events]
     if not events:
         return []
+    index = _first_index(session)
     conn = session.connection()
-    _lock_for_append(conn)
-    index = _next_index(conn)
     now = utcnow()
     time = rfc3339(now)
     rows: list[dict[str, Any]] = []
@@ -131,6 +166,7 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     conn.execute(_INSERT_EVENTS, rows)
     if subject_rows:
         conn.execute(_INSERT_SUBJECTS, subject_rows)
+    _appended(session, index)
     return appended
 
 

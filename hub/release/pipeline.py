@@ -14,15 +14,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+import orjson
+from pydantic_core import to_jsonable_python
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from consent.service import ConsentState, consent_states
 from hub.audit import append_event, append_events
 from hub.auth.tokens import AuthenticatedPartner
 from hub.crypto import FieldProtector, SubjectShreddedError
+from hub.crypto.recipient import recipient_encryption_key
 from hub.deid.guard import EgressGuard, entities_for_categories
 from hub.errors import NotFoundError
 from hub.policy import Decision, PolicyEngine, canonical_digest
@@ -32,7 +35,6 @@ from hub.registry.errors import AgreementInactiveError, AgreementNotFoundError
 from hub.registry.models import Agreement, Dataset, Partner
 from hub.release.cursor import CursorCodec
 from hub.release.obligations import ObligationApplier
-from hub.release.schemas import ReleasedRecord, ReleasePage
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,47 @@ class ReleaseGates:
     guard: EgressGuard
 
 
+_RECORDS = cast(Table, Record.__table__)
+_DATA_SUBJECTS = cast(Table, DataSubject.__table__)
+
+
+@dataclass(slots=True)
+class ReleasedPage:
+    """One page as it leaves the pipeline: the JSON shape of ``ReleasePage`` (the documented
+    response model), built as plain dicts and serialised once with orjson (``to_json``)."""
+
+    #: Each ``{record_key, version, subject, fields, encrypted_fields}`` (``ReleasedRecord``).
+    items: list[dict[str, Any]]
+    released: int
+    withheld: int
+    next_cursor: str | None
+    decision_revision: str
+    encrypted_fields: dict[str, list[str]]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self, default=to_jsonable_python)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a decision that allows does to each record: computed once per decision group."""
+
+    #: Fields to decrypt: not dropped, and not bound for a recipient key that does not exist.
+    open_names: list[str]
+    #: Fields the decision releases that cannot leave (``encrypt_for_recipient``, no key).
+    undeliverable: list[str]
+    #: Every opened field is released as it is: no per-field obligation work.
+    all_keep: bool
+
+
 @dataclass
 class _DecisionGroup:
     decision: Decision
     released_keys: list[str] = field(default_factory=list)
     withheld_keys: list[str] = field(default_factory=list)
     subjects: set[str] = field(default_factory=set)
-    free_text: list[tuple[ReleasedRecord, str]] = field(default_factory=list)
+    #: (a released record's ``fields``, the name of a free-text field in it)
+    free_text: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     erased_keys: list[str] = field(default_factory=list)
     #: Per subject (audit pseudonym): the consent and receipt the decision relied on.
     consents: dict[str, tuple[str, str | None]] = field(default_factory=dict)
@@ -60,6 +96,7 @@ class _DecisionGroup:
     undelivered: set[str] = field(default_factory=set)
     input_digest: str = ""
     guard_findings: dict[str, int] = field(default_factory=dict)
+    plan: _Plan | None = None
 
 
 @dataclass(frozen=True)
@@ -114,11 +151,11 @@ def _guard_free_text(
         if action == "keep" and categories.get(name) != FREE_TEXT
     }
     allowed = entities_for_categories(kept)
-    texts = [item.fields[name] for item, name in group.free_text]
-    for (item, name), result in zip(
+    texts = [fields[name] for fields, name in group.free_text]
+    for (fields, name), result in zip(
         group.free_text, guard.scan_and_redact(texts, allowed), strict=True
     ):
-        item.fields[name] = result.text
+        fields[name] = result.text
         for entity, count in result.findings.items():
             group.guard_findings[entity] = group.guard_findings.get(entity, 0) + count
 
@@ -210,7 +247,21 @@ def _resolve_agreement(session: Session, request: PullRequest) -> tuple[Agreemen
     return agreement, dataset
 
 
-def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> ReleasePage:
+def _plan(decision: Decision, recipient_key: dict[str, Any] | None) -> _Plan:
+    open_names: list[str] = []
+    undeliverable: list[str] = []
+    for name, action in decision.obligations.items():
+        if action == "drop":
+            continue
+        if action == "encrypt_for_recipient" and recipient_key is None:
+            undeliverable.append(name)  # no key to seal it to: never decrypted, never sent
+            continue
+        open_names.append(name)
+    all_keep = all(decision.obligations[name] == "keep" for name in open_names)
+    return _Plan(open_names=open_names, undeliverable=undeliverable, all_keep=all_keep)
+
+
+def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> ReleasedPage:
     agreement, dataset = _resolve_agreement(session, request)
     caller = request.caller
 
@@ -219,27 +270,30 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         after_id = gates.cursors.decode(
             request.cursor, agreement_id=agreement.id, partner_id=caller.partner_id
         )
+    # Core columns, not ORM entities: the page's rows come back as plain tuples.
     query = (
         select(
-            Record.id,
-            Record.record_key,
-            Record.version,
-            Record.subject_id,
-            Record.sealed,
-            DataSubject.jurisdiction,
+            _RECORDS.c.id,
+            _RECORDS.c.record_key,
+            _RECORDS.c.version,
+            _RECORDS.c.subject_id,
+            _RECORDS.c.sealed,
+            _DATA_SUBJECTS.c.jurisdiction,
         )
-        .join(DataSubject, DataSubject.id == Record.subject_id)
-        .where(Record.dataset_id == dataset.id)
+        .join(_DATA_SUBJECTS, _DATA_SUBJECTS.c.id == _RECORDS.c.subject_id)
+        .where(_RECORDS.c.dataset_id == dataset.id)
     )
     if request.record_key is not None:
-        query = query.where(Record.record_key == request.record_key)
+        query = query.where(_RECORDS.c.record_key == request.record_key)
     else:
-        query = query.where(Record.id > after_id).order_by(Record.id).limit(request.limit + 1)
+        query = (
+            query.where(_RECORDS.c.id > after_id).order_by(_RECORDS.c.id).limit(request.limit + 1)
+        )
     rows = session.execute(query).all()
     has_more = request.record_key is None and len(rows) > request.limit
     rows = rows[: request.limit]
 
-    subject_ids = {row.subject_id for row in rows}
+    subject_ids = {row[3] for row in rows}
     states = consent_states(
         session,
         subject_ids=subject_ids,
@@ -253,91 +307,106 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     decided: dict[tuple[object, ...], _DecisionGroup] = {}
     categories = dataset.field_categories  # a property that builds a dict: once per page
     free_text_fields = [n for n, c in categories.items() if c == FREE_TEXT]
-    gates.protector.forget_shredded(session, subject_ids)
-    gates.protector.preload(session, subject_ids)
-    # (recipient's, audit's) pseudonym per subject: two HMACs per subject, not per record
-    pseudonyms: dict[str, tuple[str, str]] = {}
+    protector = gates.protector
+    protector.refresh(session, subject_ids)  # erasures seen at once; the page's keys cached
+    # Per subject: its decision group and its pseudonym for the recipient. A decision depends
+    # on a record only through its subject (consent state, jurisdiction), so once per subject.
+    per_subject: dict[str, tuple[_DecisionGroup, str]] = {}
     recipient: Partner | None = None
-    items: list[ReleasedRecord] = []
+    recipient_key: dict[str, Any] | None = None
+    items: list[dict[str, Any]] = []
     encrypted: dict[str, list[str]] = {}
+    dataset_id = dataset.id
+    open_fields = protector.open_fields
+    apply = gates.obligations.apply
 
-    for row in rows:
-        state = states[row.subject_id]
-        group_key = _decision_key(state, row.jurisdiction, request.now)
-        group = decided.get(group_key)
-        if group is None:
-            policy_doc = policy_input(
-                caller=caller,
-                agreement=agreement,
-                dataset=dataset,
-                consent=state,
-                subject_jurisdiction=row.jurisdiction,
-                now=request.now,
+    for _id, record_key, version, subject_id, sealed, jurisdiction in rows:
+        known = per_subject.get(subject_id)
+        if known is None:
+            state = states[subject_id]
+            group_key = _decision_key(state, jurisdiction, request.now)
+            found = decided.get(group_key)
+            if found is None:
+                policy_doc = policy_input(
+                    caller=caller,
+                    agreement=agreement,
+                    dataset=dataset,
+                    consent=state,
+                    subject_jurisdiction=jurisdiction,
+                    now=request.now,
+                )
+                decision = gates.policy.decide(policy_doc)
+                found = groups.get(decision.decision_id)
+                if found is None:
+                    found = groups[decision.decision_id] = _DecisionGroup(
+                        decision=decision, input_digest=canonical_digest(policy_doc)
+                    )
+                    if decision.allow:
+                        if recipient is None and any(
+                            a == "encrypt_for_recipient" for a in decision.obligations.values()
+                        ):
+                            recipient = session.get(Partner, caller.partner_id)
+                            if recipient is not None:
+                                recipient_key = recipient_encryption_key(recipient.jwks)
+                        found.plan = _plan(decision, recipient_key)
+                decided[group_key] = found
+            audit_pseudonym = protector.pseudonym("audit", subject_id)
+            found.subjects.add(audit_pseudonym)
+            if state.consent_id is not None:
+                found.consents[audit_pseudonym] = (state.consent_id, state.receipt_id)
+            known = per_subject[subject_id] = (
+                found,
+                protector.pseudonym(caller.partner_id, subject_id),
             )
-            decision = gates.policy.decide(policy_doc)
-            group = groups.setdefault(
-                decision.decision_id,
-                _DecisionGroup(
-                    decision=decision,
-                    input_digest=canonical_digest(policy_doc),
-                ),
-            )
-            decided[group_key] = group
-        decision = group.decision
-        names = pseudonyms.get(row.subject_id)
-        if names is None:
-            names = pseudonyms[row.subject_id] = (
-                gates.protector.pseudonym(caller.partner_id, row.subject_id),
-                gates.protector.pseudonym("audit", row.subject_id),
-            )
-        subject_pseudonym = names[0]
-        group.subjects.add(names[1])
-        if state.consent_id is not None:
-            group.consents[names[1]] = (state.consent_id, state.receipt_id)
-        if not decision.allow:
-            group.withheld_keys.append(row.record_key)
+        group, subject_pseudonym = known
+        plan = group.plan
+        if plan is None:  # the decision does not allow
+            group.withheld_keys.append(record_key)
             continue
-        wanted = [name for name, action in decision.obligations.items() if action != "drop"]
         try:
-            opened = gates.protector.open_fields(
+            opened = open_fields(
                 session,
-                subject_id=row.subject_id,
-                dataset_id=dataset.id,
-                record_key=row.record_key,
-                sealed=row.sealed,
-                only=wanted,
+                subject_id=subject_id,
+                dataset_id=dataset_id,
+                record_key=record_key,
+                sealed=sealed,
+                only=plan.open_names,
             )
         except SubjectShreddedError:
             # The subject was erased: their data key is gone, so nothing of theirs can leave.
-            group.withheld_keys.append(row.record_key)
-            group.erased_keys.append(row.record_key)
+            group.withheld_keys.append(record_key)
+            group.erased_keys.append(record_key)
             continue
-        if recipient is None and any(
-            a == "encrypt_for_recipient" for a in decision.obligations.values()
-        ):
-            recipient = session.get(Partner, caller.partner_id)
-        released, sealed_names = gates.obligations.apply(
-            opened,
-            obligations=decision.obligations,
-            categories=categories,
-            recipient_id=caller.partner_id,
-            recipient_jwks=recipient.jwks if recipient else None,
+        if plan.undeliverable:
+            group.undelivered.update(n for n in plan.undeliverable if n in sealed)
+        sealed_names: list[str]
+        if plan.all_keep:
+            released, sealed_names = opened, []
+        else:
+            released, sealed_names = apply(
+                opened,
+                obligations=group.decision.obligations,
+                categories=categories,
+                recipient_id=caller.partner_id,
+                recipient_jwks=recipient.jwks if recipient else None,
+            )
+            if sealed_names:
+                encrypted[record_key] = sealed_names
+            if len(released) != len(opened):
+                group.undelivered.update(n for n in opened if n not in released)
+        group.released_keys.append(record_key)
+        items.append(
+            {
+                "record_key": record_key,
+                "version": version,
+                "subject": subject_pseudonym,
+                "fields": released,
+                "encrypted_fields": sealed_names,
+            }
         )
-        if sealed_names:
-            encrypted[row.record_key] = sealed_names
-        group.undelivered.update(n for n in wanted if n in opened and n not in released)
-        group.released_keys.append(row.record_key)
-        item = ReleasedRecord(
-            record_key=row.record_key,
-            version=row.version,
-            subject=subject_pseudonym,
-            fields=released,
-            encrypted_fields=sealed_names,
-        )
-        items.append(item)
         for name in free_text_fields:
             if isinstance(released.get(name), str) and name not in sealed_names:
-                group.free_text.append((item, name))
+                group.free_text.append((released, name))
 
     for group in groups.values():
         _guard_free_text(gates.guard, group, categories)
@@ -350,11 +419,11 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     next_cursor = None
     if has_more and rows:
         next_cursor = gates.cursors.encode(
-            agreement_id=agreement.id, partner_id=caller.partner_id, after_id=rows[-1].id
+            agreement_id=agreement.id, partner_id=caller.partner_id, after_id=rows[-1][0]
         )
     _audit_page(session, gates, request, agreement, groups)
     withheld = sum(len(g.withheld_keys) for g in groups.values())
-    return ReleasePage(
+    return ReleasedPage(
         items=items,
         released=len(items),
         withheld=withheld,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,8 +17,19 @@ POOL_SIZE = 10
 MAX_OVERFLOW = 40
 
 
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns are read with orjson (several times faster than ``json.loads``; the records'
+    ``sealed`` column is read on every pull). What orjson refuses but the standard library
+    reads (integers beyond 64 bits, ``NaN``) falls back to ``json.loads``."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent use."""
+    kwargs.setdefault("json_deserializer", json_loads)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", MAX_OVERFLOW)

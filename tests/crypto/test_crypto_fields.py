@@ -368,3 +368,40 @@ def test_errors_and_logs_hold_no_secrets(
 def test_lone_surrogate_refused(protector: FieldProtector, sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s, pytest.raises(FieldEncodeError):
         protector.seal_fields(s, **RECORD, fields={"x": "\ud800"})
+
+
+def test_refresh_sees_erasures_elsewhere_and_caches_the_rest_in_one_query(
+    data_dir: Path, engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    writer = FieldProtector(LocalKeyring(data_dir))
+    subjects = [f"r{i}" for i in range(20)]
+    with sessions.begin() as s:
+        tokens = {
+            sid: writer.seal_fields(s, **{**RECORD, "subject_id": sid}, fields={"v": sid})
+            for sid in subjects
+        }
+    reader = FieldProtector(LocalKeyring(data_dir))
+    with sessions.begin() as s:
+        assert reader.refresh(s, subjects) == frozenset()  # every key now cached here
+    with sessions.begin() as s:  # another process erases r3
+        writer.shred_subject(s, "r3")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if str(args[2]).lstrip().upper().startswith("SELECT"):
+            statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with sessions.begin() as s:
+            assert reader.refresh(s, subjects) == frozenset({"r3"})
+            for sid in subjects:
+                if sid == "r3":
+                    with pytest.raises(SubjectShreddedError):
+                        reader.open_fields(s, **{**RECORD, "subject_id": sid}, sealed=tokens[sid])
+                else:
+                    got = reader.open_fields(s, **{**RECORD, "subject_id": sid}, sealed=tokens[sid])
+                    assert got == {"v": sid}
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
