@@ -209,6 +209,7 @@ def _subject(consumer: Consumer, vin: str | None = None) -> SubjectRef:
         id_number=consumer.id_number if consumer.id_type == "prc_id" else None,
         mobile=consumer.mobile,
         vin=vin,
+        email=consumer.email,
         jurisdiction=consumer.jurisdiction,
     )
 

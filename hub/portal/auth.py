@@ -1,7 +1,8 @@
 """Sign-in without a password, and browser sessions.
 
-``start``: the consumer gives a mobile number; the hub records a challenge (a 6-digit code, 5
-minutes, 5 tries) whether or not a consumer has that number, and sends the code only if one
+``start``: the consumer gives a mobile number or an e-mail address (an ``@`` means e-mail), found
+by the hub-wide blind index of that kind; the hub records a challenge (a 6-digit code, 5
+minutes, 5 tries) whether or not a consumer has that identifier, and sends the code only if one
 does, so the answer never tells whether an identifier is known. Codes per identifier and per
 client IP are counted in the database (the challenges table), so limits hold across processes.
 
@@ -28,17 +29,19 @@ from hub.crypto import FieldProtector
 from hub.crypto.errors import NormalizationError
 from hub.crypto.normalize import normalize_identifier
 from hub.keyfiles import load_or_create
-from hub.portal.errors import PortalInvalidError, RateLimitedError
+from hub.portal.errors import IdentifierInvalidError, RateLimitedError
 from hub.portal.models import ChallengeStatus, PortalSession, SignInChallenge
 from hub.portal.notifier import Message, Notifier, NotifierError
 from hub.portal.settings import PortalSettings
 from hub.records.models import DataSubject, SubjectIdentifier
+from hub.records.service import is_valid_email
 from hub.store.base import utcnow
 
 CODE_DIGITS = 6
 log = logging.getLogger("tollhouse.portal")
 
-#: Builds the code message for (mobile, code, the subject's jurisdiction), in their language.
+#: Builds the code message for (mobile number or e-mail address, code, the subject's
+#: jurisdiction), in their language.
 MessageMaker = Callable[[str, str, str | None], Message]
 
 
@@ -53,6 +56,19 @@ class Verification:
     outcome: Outcome
     cookie: str = ""
     session: PortalSession | None = None
+
+
+def parse_identifier(value: str) -> tuple[str, str]:
+    """``(kind, normalised value)`` of what the consumer typed: an ``@`` means an e-mail address
+    (the publish API's rules), anything else a mobile number. ``IdentifierInvalidError`` if it is
+    neither."""
+    kind = "email" if "@" in value else "mobile"
+    try:
+        if kind == "email" and not is_valid_email(value):
+            raise NormalizationError("email address is malformed")
+        return kind, normalize_identifier(kind, value)
+    except NormalizationError as exc:
+        raise IdentifierInvalidError(f"not a {kind}") from exc
 
 
 def _sha256(value: str) -> str:
@@ -146,12 +162,13 @@ class SignIn:
         anonymous: PortalSession,
         message: MessageMaker,
     ) -> SignInChallenge:
-        """Record a challenge and send its code if a consumer has this mobile number."""
+        """Record a challenge and send its code if a consumer has this mobile number or e-mail
+        address; the code goes to what was typed (normalised), never to another identifier."""
+        kind, value = parse_identifier(identifier)
         try:
-            mobile = normalize_identifier("mobile", identifier)
-            digest = self.protector.blind_index("mobile", mobile)
+            digest = self.protector.blind_index(kind, value)
         except NormalizationError as exc:
-            raise PortalInvalidError("not a mobile number") from exc
+            raise IdentifierInvalidError(f"not a {kind}") from exc
         now = utcnow()
         since = now - timedelta(seconds=self.settings.rate_window_seconds)
         per_identifier = session.scalar(
@@ -173,7 +190,7 @@ class SignIn:
             raise RateLimitedError()
         subject_id = session.scalar(
             select(SubjectIdentifier.subject_id).where(
-                SubjectIdentifier.kind == "mobile", SubjectIdentifier.digest == digest
+                SubjectIdentifier.kind == kind, SubjectIdentifier.digest == digest
             )
         )
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -198,9 +215,9 @@ class SignIn:
                 select(DataSubject.jurisdiction).where(DataSubject.id == subject_id)
             )
             try:
-                self.notifier.send(message(mobile, code, jurisdiction))
+                self.notifier.send(message(value, code, jurisdiction))
             except NotifierError:
-                # Same answer as ever (an error here would tell the number is known); the
+                # Same answer as ever (an error here would tell the identifier is known); the
                 # consumer asks again. Logged for the operators.
                 log.warning("portal: the sign-in code could not be delivered", exc_info=True)
         return challenge

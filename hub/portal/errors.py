@@ -8,6 +8,7 @@
     ├── PortalNotFoundError       no such consent/request/receipt for this consumer (404)
     ├── PortalConflictError       the consent's status does not allow the change    (409)
     ├── PortalInvalidError        a form value the consent service refused          (422)
+    │   └── IdentifierInvalidError  sign-in: neither a mobile number nor an e-mail    (422)
     ├── RateLimitedError          too many codes asked for this identifier or IP    (429)
     └── SignInFailedError         wrong or expired code                             (400)
         └── ChallengeLockedError  too many wrong codes: the code is dead            (400)
@@ -50,6 +51,10 @@ class PortalConflictError(PortalError):
 class PortalInvalidError(PortalError):
     status = 422
     message = N_("Some of your choices could not be accepted.")
+
+
+class IdentifierInvalidError(PortalInvalidError):
+    message = N_("That is neither a mobile number nor an e-mail address.")
 
 
 class RateLimitedError(PortalError):

@@ -253,5 +253,5 @@ class ConsumerRights:
             )
         except InvalidRightsRequestError as exc:
             raise FormRefused(
-                422, N_("That is not the mobile number you signed in with. Nothing was erased.")
+                422, N_("That is not your mobile number. Nothing was erased.")
             ) from exc

@@ -62,13 +62,14 @@ def sign_in_page(
 def sign_in_start(
     context: Checked,
     session: SessionDep,
-    mobile: Annotated[str, Form(max_length=40)],
+    identifier: Annotated[str, Form(max_length=254)],
 ) -> Response:
+    """One field: a mobile number or, with an ``@``, an e-mail address."""
     assert context.row is not None
     client_ip = context.request.client.host if context.request.client else "unknown"
     context.portal.sign_in.start(
         session,
-        identifier=mobile,
+        identifier=identifier,
         client_ip=client_ip,
         anonymous=context.row,
         message=context.portal.code_message,

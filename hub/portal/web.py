@@ -266,6 +266,7 @@ async def portal_error_handler(request: Request, exc: Exception) -> Response:
 
 #: The portal's form fields in plain words, for the error page of a value the form refused.
 FORM_FIELDS: dict[str, str] = {
+    "identifier": N_("Mobile number or e-mail"),
     "mobile": N_("Mobile number"),
     "code": N_("6-digit code"),
     "categories": N_("Which data may they read?"),

@@ -8,13 +8,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SubjectRef(BaseModel):
-    """How the provider identifies the consumer; the hub keeps only keyed blind indexes."""
+    """How the provider identifies the consumer (at least one of ``id_number``, ``mobile``,
+    ``vin``, ``email``); the hub keeps only keyed blind indexes, never the values."""
 
     model_config = ConfigDict(extra="forbid")
 
     id_number: str | None = Field(default=None, description="PRC resident identity number.")
     mobile: str | None = Field(default=None, description="Mobile number, E.164 or national.")
     vin: str | None = Field(default=None, description="VIN of the subject's vehicle.")
+    email: str | None = Field(
+        default=None,
+        max_length=254,
+        description=(
+            "E-mail address (one @, at most 254 characters; compared case-insensitively). "
+            "Lets the consumer sign in to the portal by e-mail."
+        ),
+    )
     jurisdiction: str = Field(default="CN", min_length=2, max_length=2)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from hub.crypto import FieldProtector
+from hub.crypto.errors import NormalizationError
+from hub.crypto.normalize import normalize_identifier
 from hub.deid.identifiers import is_valid_cn_mobile, is_valid_prc_id, is_valid_vin
 from hub.errors import FieldError, ValidationFailedError
 from hub.records.errors import VersionConflictError
@@ -28,10 +31,45 @@ def _is_valid_mobile(value: str) -> bool:
     return is_valid_cn_mobile(value) or _E164.fullmatch(value) is not None
 
 
+#: Longest e-mail address (RFC 5321 path limit) and local part.
+EMAIL_MAX_LENGTH = 254
+_EMAIL_LOCAL_MAX = 64
+# Characters an address we accept never holds (quoted local parts and comments are refused).
+_EMAIL_FORBIDDEN = frozenset('<>()[]\\,;:"')
+_EMAIL_LABEL = re.compile(r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?")
+
+
+def is_valid_email(value: str) -> bool:
+    """One ``@``, a local part of 1-64 characters without spaces or leading, trailing or double
+    dots, a domain of dot-separated labels (letters, digits, inner hyphens) with at least one dot,
+    at most 254 characters once normalised (``hub.crypto.normalize``, kind ``email``)."""
+    if not isinstance(value, str) or len(value) > 4 * EMAIL_MAX_LENGTH:
+        return False
+    text = unicodedata.normalize("NFKC", value).strip()
+    if any(ch.isspace() or not ch.isprintable() or ch in _EMAIL_FORBIDDEN for ch in text):
+        return False
+    try:
+        normalised = normalize_identifier("email", text)
+    except NormalizationError:
+        return False
+    if len(normalised) > EMAIL_MAX_LENGTH:
+        return False
+    local, domain = normalised.split("@")
+    if len(local) > _EMAIL_LOCAL_MAX or local.startswith(".") or local.endswith("."):
+        return False
+    labels = domain.split(".")
+    return (
+        ".." not in local
+        and len(labels) >= 2
+        and all(len(label) <= 63 and _EMAIL_LABEL.fullmatch(label) for label in labels)
+    )
+
+
 IDENTIFIER_VALIDATORS: dict[str, Callable[[str], bool]] = {
     "id_number": is_valid_prc_id,
     "mobile": _is_valid_mobile,
     "vin": is_valid_vin,
+    "email": is_valid_email,
 }
 
 
@@ -76,7 +114,7 @@ def validate_batch(dataset: Dataset, records: Sequence[PublishedRecord]) -> None
         identifiers = _identifiers(record)
         if not identifiers:
             errors.append(
-                FieldError(f"{where}.subject", "name at least one of id_number, mobile, vin")
+                FieldError(f"{where}.subject", "name at least one of id_number, mobile, vin, email")
             )
         for kind, value in identifiers.items():
             if not IDENTIFIER_VALIDATORS[kind](value):
@@ -103,7 +141,12 @@ def validate_batch(dataset: Dataset, records: Sequence[PublishedRecord]) -> None
 
 def _identifiers(record: PublishedRecord) -> dict[str, str]:
     subject = record.subject
-    found = {"id_number": subject.id_number, "mobile": subject.mobile, "vin": subject.vin}
+    found = {
+        "id_number": subject.id_number,
+        "mobile": subject.mobile,
+        "vin": subject.vin,
+        "email": subject.email,
+    }
     return {kind: value for kind, value in found.items() if value}
 
 

@@ -1,4 +1,5 @@
-"""Signing in to the portal as a demo consumer: their mobile, the outbox, the CSRF token."""
+"""Signing in to the portal as a demo consumer: their mobile or e-mail, the outbox, the CSRF
+token."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ CODE = re.compile(r"\b(\d{6})\b")
 class DemoConsumer:
     mobile: str
     subject_id: str
+    email: str = ""
 
 
 def demo_consumers(env: HubEnv) -> list[DemoConsumer]:
@@ -37,7 +39,7 @@ def demo_consumers(env: HubEnv) -> list[DemoConsumer]:
     protector = env.runtime.protector
     # Consumers in CN (the tests expect the Chinese default).
     by_digest = {
-        protector.blind_index("mobile", c.mobile): c.mobile
+        protector.blind_index("mobile", c.mobile): c
         for c in population.consumers
         if c.jurisdiction == "CN"
     }
@@ -49,7 +51,10 @@ def demo_consumers(env: HubEnv) -> list[DemoConsumer]:
             )
         ).all()
     return sorted(
-        (DemoConsumer(by_digest[digest], subject) for digest, subject in rows),
+        (
+            DemoConsumer(by_digest[digest].mobile, subject, by_digest[digest].email)
+            for digest, subject in rows
+        ),
         key=lambda c: c.subject_id,
     )
 
@@ -81,17 +86,25 @@ def outbox(env: HubEnv) -> Path:
     return env.settings.data_dir / "outbox"
 
 
-def last_code(env: HubEnv, mobile: str) -> str:
-    """The code in the newest outbox message to this mobile number."""
-    to = normalize_identifier("mobile", mobile)
-    messages = sorted(p for p in outbox(env).glob("*.json"))
-    for path in reversed(messages):
+def messages_to(env: HubEnv, identifier: str) -> list[dict[str, str]]:
+    """Every outbox message to this mobile number or e-mail address, oldest first."""
+    to = normalize_identifier("email" if "@" in identifier else "mobile", identifier)
+    found = []
+    for path in sorted(outbox(env).glob("*.json")):
         message = json.loads(path.read_text(encoding="utf-8"))
         if message["to"] == to:
-            match = CODE.search(message["body"])
-            assert match, message
-            return match.group(1)
-    raise LookupError(f"no message to {to}")
+            found.append(message)
+    return found
+
+
+def last_code(env: HubEnv, identifier: str) -> str:
+    """The code in the newest outbox message to this mobile number or e-mail address."""
+    messages = messages_to(env, identifier)
+    if not messages:
+        raise LookupError(f"no message to {identifier}")
+    match = CODE.search(messages[-1]["body"])
+    assert match, messages[-1]
+    return match.group(1)
 
 
 def csrf_of(html: str) -> str:
@@ -115,22 +128,24 @@ def new_client(env: HubEnv, ip: str | None = None) -> TestClient:
     )
 
 
-def ask_code(client: TestClient, mobile: str) -> str:
-    """Open the sign-in page and ask for a code; return the CSRF token of the session."""
+def ask_code(client: TestClient, identifier: str) -> str:
+    """Open the sign-in page and ask for a code for a mobile number or e-mail address; return
+    the CSRF token of the session."""
     page = client.get("/portal/sign-in")
     assert page.status_code == 200, page.text
     token = csrf_of(page.text)
-    response = client.post("/portal/sign-in", data={"csrf_token": token, "mobile": mobile})
+    response = client.post("/portal/sign-in", data={"csrf_token": token, "identifier": identifier})
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/portal/sign-in/code"
     return token
 
 
-def sign_in(env: HubEnv, client: TestClient, mobile: str) -> str:
-    """Sign in with the code from the outbox; return the new session's CSRF token."""
-    token = ask_code(client, mobile)
+def sign_in(env: HubEnv, client: TestClient, identifier: str) -> str:
+    """Sign in (mobile number or e-mail address) with the code from the outbox; return the new
+    session's CSRF token."""
+    token = ask_code(client, identifier)
     response = client.post(
-        "/portal/sign-in/code", data={"csrf_token": token, "code": last_code(env, mobile)}
+        "/portal/sign-in/code", data={"csrf_token": token, "code": last_code(env, identifier)}
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/portal/home"

@@ -122,10 +122,10 @@ def _ask_consent(env: HubEnv, mobile: str) -> str:
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_whole_journey(hub: HubEnv, base_url: str, browser: object, size: str) -> None:
-    """Sign in with the code from the outbox, grant a pending request (narrowed), withdraw a
-    consent, see the lender's pull in the ledger and its next pull refused, verify a receipt,
-    download my data, ask for a correction (the provider resolves it), erase my data after
-    confirming, switch language, sign out."""
+    """Sign in (desktop: mobile number, phone: e-mail) with the code from the outbox, grant a
+    pending request (narrowed), withdraw a consent, see the lender's pull in the ledger and its
+    next pull refused, verify a receipt, download my data, ask for a correction (the provider
+    resolves it), erase my data after confirming, switch language, sign out."""
     from playwright.sync_api import Browser, expect
 
     assert isinstance(browser, Browser)
@@ -149,10 +149,12 @@ def test_whole_journey(hub: HubEnv, base_url: str, browser: object, size: str) -
         page.goto(f"{base_url}/portal/")
         expect(page.get_by_role("heading", name="登录")).to_be_visible()
         _shot(page, f"{size}-1-sign-in")
-        page.get_by_label("手机号码").fill(consumer.mobile)
+        # One field: the desktop journey signs in by mobile number, the phone one by e-mail.
+        identifier = consumer.email if size == "phone" else consumer.mobile
+        page.get_by_label("手机号码或电子邮箱").fill(identifier)
         page.get_by_role("button", name="发送验证码").click()
         expect(page.get_by_role("heading", name="输入验证码")).to_be_visible()
-        page.get_by_label("6 位验证码").fill(last_code(hub, consumer.mobile))
+        page.get_by_label("6 位验证码").fill(last_code(hub, identifier))
         _shot(page, f"{size}-2-code")
         page.get_by_role("button", name="登录").click()
         expect(page.get_by_role("heading", name="您的授权")).to_be_visible()
@@ -233,7 +235,7 @@ def test_whole_journey(hub: HubEnv, base_url: str, browser: object, size: str) -
         # Erase everything, after the confirmation step.
         page.get_by_role("link", name="删除我的全部数据").click()
         expect(page.get_by_role("heading", name="删除我的全部数据")).to_be_visible()
-        page.get_by_label("请输入您登录时使用的手机号码以确认").fill(consumer.mobile)
+        page.get_by_label("请输入您的手机号码以确认").fill(consumer.mobile)
         page.get_by_label("我了解此操作无法撤销。").check()
         _shot(page, f"{size}-12-erasure")
         page.get_by_role("button", name="立即删除我的全部数据").click()

@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message as MessageHandler
 
 from hub.portal.notifier import Message, NotifierError, OutboxNotifier, SmtpNotifier
 from hub.portal.settings import PortalSettings
-
-
-class Collect(MessageHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.received: list[object] = []
-
-    def handle_message(self, message: object) -> None:
-        self.received.append(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Collect, int]]:
-    handler = Collect()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+from tests.portal.smtp import Collect, free_port
 
 
 def test_outbox_writes_one_private_file_per_message(tmp_path: Path) -> None:
@@ -66,7 +36,19 @@ def test_smtp_delivers_to_the_sms_gateway(smtp_server: tuple[Collect, int]) -> N
     assert "654321" in email.get_payload()  # type: ignore[attr-defined]
 
 
+def test_smtp_sends_an_email_address_as_it_is(smtp_server: tuple[Collect, int]) -> None:
+    handler, port = smtp_server
+    settings = PortalSettings(
+        notifier="smtp", smtp_port=port, smtp_sms_gateway="sms.example", smtp_timeout_seconds=5
+    )
+    SmtpNotifier(settings).send(
+        Message(to="wang.wei@example.cn", subject="Your code", body="Your code is 123456.")
+    )
+    assert len(handler.received) == 1
+    assert handler.received[0]["To"] == "wang.wei@example.cn"  # type: ignore[index]
+
+
 def test_smtp_failure_is_a_typed_error() -> None:
-    settings = PortalSettings(notifier="smtp", smtp_port=_free_port(), smtp_timeout_seconds=2)
+    settings = PortalSettings(notifier="smtp", smtp_port=free_port(), smtp_timeout_seconds=2)
     with pytest.raises(NotifierError):
         SmtpNotifier(settings).send(Message(to="a@b.example", subject="s", body="b"))

@@ -260,7 +260,7 @@ def test_erasure_needs_confirmation_then_shreds_at_once(hub: HubEnv) -> None:
         "/portal/rights/erasure",
         data={"csrf_token": token, "mobile": other.mobile, "confirm": "true"},
     )
-    assert wrong.status_code == 422 and "这不是您登录时使用的手机号码" in wrong.text
+    assert wrong.status_code == 422 and "这不是您的手机号码" in wrong.text
     no_csrf = client.post(
         "/portal/rights/erasure", data={"mobile": consumer.mobile, "confirm": "true"}
     )

@@ -41,7 +41,7 @@ def test_withdraw_without_the_csrf_token_is_403(hub: HubEnv, token: str | None) 
 def test_sign_in_form_needs_the_csrf_token(hub: HubEnv) -> None:
     client = new_client(hub)
     client.get("/portal/sign-in")
-    response = client.post("/portal/sign-in", data={"mobile": "+8613800000000"})
+    response = client.post("/portal/sign-in", data={"identifier": "+8613800000000"})
     assert response.status_code == 403
 
 
@@ -101,7 +101,8 @@ def test_codes_per_identifier_are_rate_limited(hub: HubEnv) -> None:
         client = new_client(hub)
         page = client.get("/portal/sign-in")
         response = client.post(
-            "/portal/sign-in", data={"csrf_token": csrf_of(page.text), "mobile": consumer.mobile}
+            "/portal/sign-in",
+            data={"csrf_token": csrf_of(page.text), "identifier": consumer.mobile},
         )
         statuses.append(response.status_code)
     assert statuses == [303] * limit + [429]
@@ -115,7 +116,7 @@ def test_codes_per_ip_are_rate_limited(hub: HubEnv) -> None:
         page = client.get("/portal/sign-in")
         response = client.post(
             "/portal/sign-in",
-            data={"csrf_token": csrf_of(page.text), "mobile": f"+861390000{n:04d}"},
+            data={"csrf_token": csrf_of(page.text), "identifier": f"+861390000{n:04d}"},
         )
         statuses.append(response.status_code)
     assert statuses == [303] * limit + [429]
