@@ -44,7 +44,7 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 
 def _server(hub: SeededHub, extra: dict[str, str]) -> Uvicorn:
-    server = Uvicorn("hub.app:create_app", {**hub.env(), **extra})
+    server = Uvicorn("hub.app:create_served_app", {**hub.env(), **extra})
     server.port = hub.port
     server.url = hub.issuer
     return server

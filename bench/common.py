@@ -221,7 +221,7 @@ class SeededHub:
         }
 
     def server(self) -> Uvicorn:
-        server = Uvicorn("hub.app:create_app", self.env())
+        server = Uvicorn("hub.app:create_served_app", self.env())
         server.port = self.port
         server.url = self.issuer
         return server

@@ -157,7 +157,7 @@ def serve(
         f"  ·  demo partners: {credentials_path()}"
     )
     uvicorn.run(
-        "hub.app:create_app",
+        "hub.app:create_served_app",
         factory=True,
         host=host,
         port=port,
