@@ -105,7 +105,7 @@ def check_cost(url: str, checks: int) -> dict[str, float]:
 def collect(quick: bool = False, kinds: list[str] | None = None) -> Report:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: run `make system-deps`")
-    seconds = 2 if quick else 5
+    seconds = 2 if quick else 4
     records = 1_000
     if kinds is None:
         kinds = ["sqlite"] + ([] if quick or not pg_available() else ["postgresql"])
@@ -118,7 +118,7 @@ def collect(quick: bool = False, kinds: list[str] | None = None) -> Report:
                 hub = base
                 if kind == "postgresql":
                     hub = copy_to_postgres(base, stack.enter_context(pg_database("ratelimit")))
-                r = measure(hub, seconds, rounds=1 if quick else 2)
+                r = measure(hub, seconds, rounds=1)
                 cost = check_cost(hub.database_url, 500 if quick else 2000)
             report.details[kind] = {**r, "check_us": cost}
             for variant in ("no lease", "lease 10"):
