@@ -29,9 +29,10 @@ run: install ## Run the hub on 127.0.0.1:8000 (migrates, seeds the demo once, ge
 test: install system-deps ## Run the whole test suite (set TOLLHOUSE_DATABASE_URL for PostgreSQL)
 	$(BIN)/pytest -q -n 2 -p no:cacheprovider
 
-soak: install ## Longer runs: 3,000 differential policy decisions (embedded vs OPA REST); two hubs on PostgreSQL for 120 s
+soak: install ## Longer runs: 3,000 differential policy decisions (embedded vs OPA REST); two hubs on PostgreSQL for 120 s; schemathesis with 200 examples per operation
 	TOLLHOUSE_DIFFERENTIAL_EXAMPLES=3000 $(BIN)/pytest -q -p no:cacheprovider tests/policy/test_differential.py
 	TOLLHOUSE_SCALEOUT_SECONDS=120 TOLLHOUSE_SCALEOUT_PULLERS=50 $(BIN)/pytest -q -p no:cacheprovider tests/hardening/test_scaleout.py  # PostgreSQL only
+	TOLLHOUSE_FUZZ_EXAMPLES=200 $(BIN)/pytest -q -p no:cacheprovider tests/hardening/test_schemathesis.py
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check hub consent connectors tests bench

@@ -158,7 +158,10 @@ def get_tree_head(caller: Auditor, session: SessionDep, runtime: RuntimeDep) -> 
 @router.get(
     "/checkpoint",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={
+        200: {"content": {"text/plain": {}}},
+        404: {"description": "No signed tree head of this size"},
+    },
     summary="The latest checkpoint (C2SP signed note) with the witnesses' cosignatures",
 )
 def get_checkpoint(

@@ -23,11 +23,31 @@ with a signed assertion (`private_key_jwt`, RFC 7523: `client_assertion_type` an
 `cnf.jkt`); partners registered as `dpop_required` must send one. Errors follow RFC 6749
 (`{"error", "error_description"}`; `invalid_dpop_proof` for a bad or missing proof)."""
 
+# RFC 6749 section 5.2: the token endpoint's errors are OAuth JSON, not problem+json.
+_OAUTH_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "error_description": {"type": "string"},
+                },
+            }
+        }
+    }
+}
+
 
 @router.post(
     "/oauth/token",
     summary="Get an access token",
     description=_TOKEN_DOC,
+    responses={
+        400: {"description": "Invalid request, grant or scope (RFC 6749)", **_OAUTH_ERROR},
+        401: {"description": "Client authentication failed (RFC 6749)", **_OAUTH_ERROR},
+    },
     openapi_extra={
         "requestBody": {
             "content": {
