@@ -5,101 +5,38 @@ the whole journey of the issue. Screenshots go to
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from consent.models import Consent, ConsentStatus
 from tests.portal.helpers import DATASET, LENDER, last_code, purpose_of, released_to
+from tests.support.browser import BROWSER_MARKS, chromium, screenshot, served_in_thread
 from tests.support.hub import HubEnv
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "portal"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 INSURER = "insurer-anxin"
 SIZES_SKIP = {"desktop": 0, "phone": 1}
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian chromium is not installed (make system-deps)"
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def base_url(hub: HubEnv) -> Iterator[str]:
-    """The hub's app served by a real uvicorn on a loopback port, in a thread."""
-    port = _free_port()
-    config = uvicorn.Config(
-        hub.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(hub.client.app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _shot(page: object, name: str) -> None:
-    """A full-page screenshot that leaves the page as it found it.
-
-    Chromium takes a full-page screenshot by growing the viewport to the page's height and
-    shrinking it back; a page that was scrolled (the phone journey scrolls down to the pending
-    request) then lands at another scroll position, set asynchronously after the screenshot
-    returned. A click right after it could be aimed at the button where it was and dispatched
-    where it is no more: nothing was submitted and the journey waited in vain for the next page
-    (the intermittent phone-size "grant hang"). So: restore the scroll position and let two
-    animation frames pass before the next action."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    scrolled = page.evaluate("[window.scrollX, window.scrollY]")  # type: ignore[attr-defined]
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
-    page.evaluate(  # type: ignore[attr-defined]
-        """([x, y]) => new Promise(done => {
-            window.scrollTo(x, y);
-            requestAnimationFrame(() => requestAnimationFrame(() => {
-                window.scrollTo(x, y);
-                done();
-            }));
-        })""",
-        scrolled,
-    )
+    screenshot(page, "portal", name)
 
 
 def _ask_consent(env: HubEnv, mobile: str) -> str:
