@@ -7,11 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -21,7 +18,6 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from sqlalchemy import select
 
 from connectors import HubClient
@@ -33,6 +29,7 @@ from tests.conftest import TEST_CONSUMERS, make_settings
 from tests.consent.support import DATASET, LENDER, subject_of, usable
 from tests.support.databases import TestDatabases
 from tests.support.hub import HubEnv, build_env
+from tests.support.served import served_in_thread
 
 BIG = 10_000
 ROWS = int(os.environ.get("TOLLHOUSE_CONNECTORS_ROWS", "1000"))
@@ -60,12 +57,6 @@ down_payment_cny = { column = "down", type = "int" }
 applied_on = { column = "applied_on", type = "date" }
 lender = "lender"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:
@@ -104,21 +95,6 @@ class Served:
         }
 
 
-def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @contextmanager
 def serving(
     seeded_template: tuple[Path, str, dict[str, Any]], databases: TestDatabases
@@ -142,10 +118,8 @@ def serving(
             if p.id_type == "prc_id" and p.subject_ref in vins and usable(env, subject_of(env, p))
         ]
         assert len(people) >= 4, "the demo must have consenting borrowers"
-        server, thread, url = _serve(env.client.app)
-        yield Served(env, url, people, vins)
-        server.should_exit = True
-        thread.join(timeout=10)
+        with served_in_thread(env.client.app) as url:
+            yield Served(env, url, people, vins)
     env.runtime.engine.dispose()
 
 

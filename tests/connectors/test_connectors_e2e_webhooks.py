@@ -29,7 +29,6 @@ from tests.connectors.realhub import (
     LENDER,
     Served,
     agreement,
-    free_port,
     pull,
     rows,
     signed,
@@ -38,6 +37,7 @@ from tests.connectors.realhub import (
 )  # fmt: skip
 from tests.consent.support import subject_of
 from tests.support.databases import TestDatabases
+from tests.support.served import free_port
 
 pytestmark = pytest.mark.slow
 

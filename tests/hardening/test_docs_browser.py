@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.browser import BROWSER_MARKS, chromium, served_in_thread
+from tests.support.browser import BROWSER_MARKS, chromium
 from tests.support.hub import HubEnv
+from tests.support.served import served_in_thread
 
 pytestmark = BROWSER_MARKS
 

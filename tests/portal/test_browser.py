@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from consent.models import Consent, ConsentStatus
 from tests.portal.helpers import DATASET, LENDER, last_code, purpose_of, released_to
-from tests.support.browser import BROWSER_MARKS, chromium, screenshot, served_in_thread
+from tests.support.browser import BROWSER_MARKS, chromium, screenshot
 from tests.support.hub import HubEnv
+from tests.support.served import served_in_thread
 
 INSURER = "insurer-anxin"
 SIZES_SKIP = {"desktop": 0, "phone": 1}

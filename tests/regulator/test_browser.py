@@ -13,8 +13,9 @@ from sqlalchemy import delete, select, update
 from hub.audit.models import AuditEvent, SignedTreeHead, TreeBlock
 from tests.portal.helpers import DemoConsumer, demo_consumers
 from tests.regulator.helpers import DATASET, LENDER, REGULATOR, pull
-from tests.support.browser import BROWSER_MARKS, chromium, screenshot, served_in_thread
+from tests.support.browser import BROWSER_MARKS, chromium, screenshot
 from tests.support.hub import HubEnv
+from tests.support.served import served_in_thread
 
 pytestmark = BROWSER_MARKS
 

@@ -1,19 +1,15 @@
 """What the browser tests share: Debian's Chromium driven by Playwright (browsers are never
-downloaded), the hub's app served by a real uvicorn on loopback, and screenshots that leave the
-page as they found it."""
+downloaded) and screenshots that leave the page as they found it. The app they browse is served
+by :func:`tests.support.served.served_in_thread`."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -32,33 +28,6 @@ BROWSER_MARKS = [
         not CHROMIUM.exists(), reason="Debian chromium is not installed (make system-deps)"
     ),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def served_in_thread(app: Any) -> Iterator[str]:
-    """``app`` served by a real uvicorn on a loopback port, in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager

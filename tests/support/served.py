@@ -1,5 +1,7 @@
-"""Real hub processes for the hardening tests: `tollhouse serve` on a loopback port over a copy
-of the seeded test database, which can be killed (SIGKILL) and restarted on the same data."""
+"""Real hubs on loopback for the tests: an app served by uvicorn in a thread
+(:func:`served_in_thread`, for browser and connector tests), and `tollhouse serve` processes over
+a copy of the seeded test database, which can be killed (SIGKILL) and restarted on the same data
+(:class:`ServedHub`, for the hardening tests)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from hub.settings import PROJECT_ROOT
 from tests.support.databases import TestDatabases
@@ -23,6 +29,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def served_in_thread(app: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn on a loopback port, in a thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def private_copy(data_dir: Path, target: Path) -> Path:
