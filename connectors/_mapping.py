@@ -9,6 +9,7 @@ A mapping file::
     id_number = "national_id"
     mobile = "phone"
     vin = "vin"
+    email = "email_address"
 
     [fields]                        # dataset field = column, or a table with type and required
     make = "vehicle_make"
@@ -34,7 +35,7 @@ from ._models import PublishRecord, Subject
 
 __all__ = ["MappingError", "RecordMapping", "RowError", "read_source"]
 
-SUBJECT_KEYS = ("id_number", "mobile", "vin")
+SUBJECT_KEYS = ("id_number", "mobile", "vin", "email")
 
 
 class MappingError(Exception):

@@ -65,14 +65,21 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """Identifiers a provider publishes a record under; at least one is needed."""
+    """Identifiers a provider publishes a record under; at least one is needed. The hub keeps
+    only keyed blind indexes of them; an e-mail address is compared case-insensitively."""
 
     id_number: str | None = None
     mobile: str | None = None
     vin: str | None = None
+    email: str | None = None
 
     def to_json(self) -> dict[str, str]:
-        pairs = (("id_number", self.id_number), ("mobile", self.mobile), ("vin", self.vin))
+        pairs = (
+            ("id_number", self.id_number),
+            ("mobile", self.mobile),
+            ("vin", self.vin),
+            ("email", self.email),
+        )
         return {k: v for k, v in pairs if v is not None}
 
 

@@ -25,11 +25,23 @@ class _Strict(BaseModel):
 
 
 class SubjectLookup(_Strict):
-    """How the partner names the consumer; the hub resolves it by blind index."""
+    """How the partner names the consumer (at least one of ``id_number``, ``mobile``, ``vin``,
+    ``email``); the hub resolves it by blind index and never stores the value."""
 
-    id_number: str | None = Field(default=None, max_length=64)
-    mobile: str | None = Field(default=None, max_length=32)
-    vin: str | None = Field(default=None, max_length=32)
+    id_number: str | None = Field(
+        default=None, max_length=64, description="PRC resident identity number."
+    )
+    mobile: str | None = Field(
+        default=None, max_length=32, description="Mobile number, E.164 or national."
+    )
+    vin: str | None = Field(
+        default=None, max_length=32, description="VIN of the subject's vehicle."
+    )
+    email: str | None = Field(
+        default=None,
+        max_length=254,
+        description="E-mail address (one @, at most 254 characters; compared case-insensitively).",
+    )
 
 
 class ConsentRequestCreate(_Strict):

@@ -177,17 +177,25 @@ def erase(
     id_number: Annotated[str | None, typer.Option(help="PRC identity number.")] = None,
     mobile: Annotated[str | None, typer.Option(help="Mobile number.")] = None,
     vin: Annotated[str | None, typer.Option(help="VIN of the subject's vehicle.")] = None,
+    email: Annotated[
+        str | None, typer.Option(help="E-mail address (compared case-insensitively).")
+    ] = None,
 ) -> None:
     """Erase a subject by crypto-shredding their data key; the erasure is audited."""
     from hub.errors import NotFoundError
     from hub.records.erasure import erase_subject
+    from hub.records.service import IDENTIFIER_VALIDATORS
     from hub.runtime import Runtime
     from hub.store.db import unit_of_work
 
-    found = {"id_number": id_number, "mobile": mobile, "vin": vin}
+    found = {"id_number": id_number, "mobile": mobile, "vin": vin, "email": email}
     identifiers = {kind: value for kind, value in found.items() if value}
     if not identifiers:
-        raise typer.BadParameter("name the subject by --id-number, --mobile or --vin")
+        raise typer.BadParameter("name the subject by --id-number, --mobile, --vin or --email")
+    for kind, value in identifiers.items():
+        if not IDENTIFIER_VALIDATORS[kind](value):
+            option = "--" + kind.replace("_", "-")
+            raise typer.BadParameter(f"{option} is malformed", param_hint=option)
     runtime = Runtime.build(get_settings())
     try:
         with unit_of_work(runtime.session_factory) as session:

@@ -47,7 +47,7 @@ ROUTE_CLASSES: dict[tuple[str, str], RouteClass] = {
 }
 #: The token bucket shared by clients the registry does not know.
 UNKNOWN_CLIENT_KEY = "client:unknown"
-IDENTIFIER_KINDS = ("id_number", "mobile", "vin")
+IDENTIFIER_KINDS = ("id_number", "mobile", "vin", "email")
 
 
 def route_class(request: Request) -> RouteClass:

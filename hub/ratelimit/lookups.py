@@ -1,5 +1,6 @@
-"""Identity lookups (finding a consumer by ID number, mobile or VIN): placeholders are refused,
-and each partner may look up only so many distinct identifiers per window.
+"""Identity lookups (finding a consumer by ID number, mobile, VIN or e-mail address):
+placeholders are refused, and each partner may look up only so many distinct identifiers per
+window.
 
 Bulk enumeration (walking ID numbers or VINs to learn who is known to the hub) shows as many
 distinct identifiers; the same identifier looked up again does not count twice. The window is
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import cast
 
@@ -41,6 +43,46 @@ _RUN = re.compile(r"(.)\1{7,}")  # one character eight or more times in a row
 _SEQUENCES = ("123456789", "987654321", "012345678", "876543210")
 
 
+#: Top-level domains reserved for tests and documentation (RFC 2606, RFC 6761): no mailbox there
+#: belongs to a consumer.
+RESERVED_EMAIL_TLDS: frozenset[str] = frozenset({"example", "invalid", "test", "localhost"})
+#: Domains reserved for documentation (RFC 2606) and domains that stand in for "some domain" in
+#: forms and test scripts; subdomains count too (``mail.example.com``).
+PLACEHOLDER_EMAIL_DOMAINS: frozenset[str] = frozenset(
+    {"example.com", "example.net", "example.org", "test.com", "test.cn", "domain.com", "fake.com"}
+)
+#: Local parts (before any ``+tag``, optionally followed by digits: ``test1``) that name nobody.
+_PLACEHOLDER_LOCAL = re.compile(
+    r"(?:test(?:er|ing)?|dummy|fake|sample|example|placeholder|null|none|nobody|no[-_.]?reply"
+    r"|foo(?:bar)?|asdf|qwerty|user(?:name)?|e?mail|someone|anonymous|x{3,})[0-9]*"
+)
+
+
+def is_placeholder_email(value: str) -> bool:
+    """An address no consumer has: a domain reserved for tests and documentation (``.example``,
+    ``.invalid``, ``.test``, ``.localhost``, ``example.com``/``.net``/``.org``) or a well-known
+    stand-in (``test.com``, ``domain.com``), or a local part such as ``test``, ``test1``,
+    ``noreply``, ``user``, one repeated character (``aaa``), a long run or a counting sequence
+    (``123456789``). A malformed address is not a placeholder (the lookup answers 422 for it)."""
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", value)).lower()
+    if text.count("@") != 1:
+        return False
+    local, domain = text.split("@")
+    local = local.split("+", 1)[0]
+    domain = domain.rstrip(".")
+    if not local or not domain:
+        return False
+    if domain.rsplit(".", 1)[-1] in RESERVED_EMAIL_TLDS or any(
+        domain == d or domain.endswith("." + d) for d in PLACEHOLDER_EMAIL_DOMAINS
+    ):
+        return True
+    if _PLACEHOLDER_LOCAL.fullmatch(local):
+        return True
+    if len(local) >= 3 and len(set(local)) == 1:
+        return True
+    return bool(_RUN.search(local)) or any(s in local for s in _SEQUENCES)
+
+
 def _normalized(kind: str, value: str) -> str:
     text = re.sub(r"[\s\-]", "", value).upper()
     if kind == "mobile":
@@ -50,7 +92,9 @@ def _normalized(kind: str, value: str) -> str:
 
 def is_placeholder(kind: str, value: str) -> bool:
     """All zeros, one repeated character, a long run of one digit, a counting sequence, or a
-    well-known test value."""
+    well-known test value; for e-mail addresses, :func:`is_placeholder_email`."""
+    if kind == "email":
+        return is_placeholder_email(value)
     text = _normalized(kind, value)
     if not text:
         return False

@@ -345,7 +345,7 @@ def lookup_submit(
     session: SessionDep,
     runtime: RuntimeDep,
     kind: Annotated[str, Form(max_length=16)],
-    value: Annotated[str, Form(max_length=64)],
+    value: Annotated[str, Form(max_length=254)],
 ) -> Response:
     context = signed.context
     try:

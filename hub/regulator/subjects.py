@@ -1,7 +1,10 @@
-"""A regulator finds a subject's audit pseudonym from one identifier (VIN, ID number, mobile).
+"""A regulator finds a subject's audit pseudonym from one identifier (VIN, ID number, mobile,
+e-mail address).
 
 The identifier is normalised, checked (well-formed, not a placeholder such as an all-zeros ID
-number or ``test``), looked up by its keyed blind index, and turned into the audit pseudonym the
+number, ``test`` or an address at a domain reserved for tests and documentation such as
+``test@example.com``, see :func:`hub.ratelimit.lookups.is_placeholder_email`), looked up by its
+keyed blind index, and turned into the audit pseudonym the
 release pipeline writes into the log (``protector.pseudonym("audit", subject_id)``). The lookup
 is itself an audit event (``subject.looked_up``) naming the regulator and the pseudonym, never
 the identifier.
@@ -22,11 +25,15 @@ from hub.crypto.errors import NormalizationError
 from hub.crypto.normalize import normalize_identifier
 from hub.deid.identifiers import is_valid_cn_mobile, is_valid_prc_id, is_valid_vin
 from hub.errors import FieldError, NotFoundError, ValidationFailedError
+from hub.ratelimit.lookups import is_placeholder_email
 from hub.records.models import DataSubject, SubjectIdentifier
+from hub.records.service import EMAIL_MAX_LENGTH, is_valid_email
 
-LookupKind = Literal["vin", "id_number", "mobile"]
+LookupKind = Literal["vin", "id_number", "mobile", "email"]
 LOOKUP_KINDS: Final[tuple[str, ...]] = get_args(LookupKind)
 AUDIT_RECIPIENT: Final = "audit"
+#: Longest identifier accepted as written (an e-mail address; the others are far shorter).
+MAX_VALUE_LENGTH: Final = EMAIL_MAX_LENGTH
 
 #: Written-out words that stand for "no real value" in test and demo data.
 _PLACEHOLDER_WORDS: Final = (
@@ -56,7 +63,10 @@ class SubjectNotFoundError(NotFoundError):
 
 def is_placeholder(kind: str, normalized: str) -> bool:
     """Whether a (normalised) identifier is a stand-in rather than a real one: one repeated
-    character, a run such as ``123456789...``, a word such as ``TEST``, or a sample mobile."""
+    character, a run such as ``123456789...``, a word such as ``TEST``, or a sample mobile; an
+    e-mail address by :func:`hub.ratelimit.lookups.is_placeholder_email`."""
+    if kind == "email":
+        return is_placeholder_email(normalized)
     body = normalized.lstrip("+").upper()
     if kind == "mobile":
         if normalized in _PLACEHOLDER_MOBILES:
@@ -83,7 +93,7 @@ def checked_identifier(kind: str, value: str) -> str:
     malformed or a placeholder."""
     if kind not in LOOKUP_KINDS:
         raise ValidationFailedError(
-            "Look a subject up by vin, id_number or mobile.",
+            "Look a subject up by vin, id_number, mobile or email.",
             [FieldError("kind", f"one of {', '.join(LOOKUP_KINDS)}")],
         )
     raw = value.strip()
@@ -101,6 +111,7 @@ def checked_identifier(kind: str, value: str) -> str:
         "vin": lambda v: is_valid_vin(v),
         "id_number": lambda v: is_valid_prc_id(v),
         "mobile": lambda v: is_valid_cn_mobile(v) if v.startswith("+86") else True,
+        "email": is_valid_email,
     }[kind](normalized)
     if not well_formed:
         raise ValidationFailedError(
@@ -112,7 +123,12 @@ def checked_identifier(kind: str, value: str) -> str:
 def _placeholder(kind: str) -> ValidationFailedError:
     error = ValidationFailedError(
         "This looks like a placeholder, not a real identifier.",
-        [FieldError(kind, "a placeholder value (test data, all zeros, a sample number)")],
+        [
+            FieldError(
+                kind,
+                "a placeholder value (test data, all zeros, a sample number, a test address)",
+            )
+        ],
     )
     error.slug = "placeholder-identifier"
     return error

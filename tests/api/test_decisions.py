@@ -11,6 +11,7 @@ import pytest
 
 from hub.settings import PROJECT_ROOT
 from tests.conftest import make_settings
+from tests.portal.helpers import demo_consumers
 from tests.support.databases import TestDatabases
 from tests.support.hub import HubEnv, build_env
 
@@ -38,6 +39,38 @@ def test_regulator_sees_decision_obligations_and_reasons(hub: HubEnv) -> None:
     assert "minimisation.field_not_in_agreement" in reasons
     assert result["subject"].startswith("psn_")
     assert "11010" not in str(result["subject"])
+
+
+def test_explain_names_the_subject_by_email(hub: HubEnv) -> None:
+    protector = hub.runtime.protector
+    mobile = _a_released_subject(hub)["mobile"]
+    consumer = next(
+        c
+        for c in demo_consumers(hub)
+        if protector.blind_index("mobile", c.mobile) == protector.blind_index("mobile", mobile)
+    )
+    agreement = hub.agreement(LENDER, DATASET)
+    auth = hub.auth("regulator-fsr")
+    by_mobile = hub.client.post(
+        "/v1/decisions/explain",
+        json={"agreement_id": agreement, "subject": {"mobile": mobile}},
+        headers=auth,
+    )
+    by_email = hub.client.post(
+        "/v1/decisions/explain",
+        json={"agreement_id": agreement, "subject": {"email": consumer.email.upper()}},
+        headers=auth,
+    )
+    assert by_email.status_code == 200, by_email.text
+    assert by_email.json()["subject"] == by_mobile.json()["subject"]
+    assert by_email.json()["explanation"]["decision"]["allow"] is True
+    malformed = hub.client.post(
+        "/v1/decisions/explain",
+        json={"agreement_id": agreement, "subject": {"email": "li.wei.163.com"}},
+        headers=auth,
+    )
+    assert malformed.status_code == 422, malformed.text
+    assert "li.wei.163.com" not in malformed.text
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,23 @@ def test_mapping_maps_a_row() -> None:
     assert record == PublishRecord("A1", 3, Subject(mobile="+86 138"), {"n": 42, "ok": True})
 
 
+def test_mapping_maps_an_email_column() -> None:
+    m = RecordMapping({"record_key": "k", "version": 1, "subject": {"email": "mail"}})
+    record, errors = m.map_row({"k": "A1", "mail": " Li.Wei@163.com "})
+    assert errors == []
+    assert record == PublishRecord("A1", 1, Subject(email="Li.Wei@163.com"), {})
+    assert record.to_json()["subject"] == {"email": "Li.Wei@163.com"}
+    _, missing = m.map_row({"k": "A2", "mail": ""})
+    assert missing == ["subject: no identifier in columns 'mail'"]
+
+
+def test_subject_with_an_email_serializes() -> None:
+    assert Subject(email="li.wei@163.com").to_json() == {"email": "li.wei@163.com"}
+    both = Subject(mobile="+8613912873645", email="li.wei@163.com")
+    assert both.to_json() == {"mobile": "+8613912873645", "email": "li.wei@163.com"}
+    assert Subject().to_json() == {}
+
+
 V = {"record_key": "k", "version": 1, "subject": {"vin": "v"}}
 
 
@@ -83,7 +100,7 @@ V = {"record_key": "k", "version": 1, "subject": {"vin": "v"}}
         {},
         {**V, "version": True},
         {**V, "subject": {}},
-        {**V, "subject": {"email": "e"}},
+        {**V, "subject": {"passport": "e"}},
         {**V, "fields": {"a": {"type": "int"}}},
         {**V, "fields": {"a": {"column": "a", "type": "uuid"}}},
         {**V, "fields": {"a": {"column": "a", "required": "yes"}}},

@@ -1,5 +1,5 @@
-"""Identity lookups (a consumer found by ID number, mobile or VIN): placeholders are refused
-with 422, bulk enumeration meets a velocity limit (distinct identifiers per partner per
+"""Identity lookups (a consumer found by ID number, mobile, VIN or e-mail): placeholders are
+refused with 422, bulk enumeration meets a velocity limit (distinct identifiers per partner per
 window, 429 + Retry-After), and every refusal is audited without the identifier."""
 
 from __future__ import annotations
@@ -81,6 +81,14 @@ PLACEHOLDERS = [
     ("vin", "11111111111111111"),
     ("vin", "00000000000000000"),
     ("vin", "1M8GDM9AXKP042788"),
+    ("email", "test@test.com"),
+    ("email", "Li.Wei@Example.COM"),
+    ("email", "zhang.san@mail.example.org"),
+    ("email", "wang.fang@corp.invalid"),
+    ("email", "noreply@163.com"),
+    ("email", "test1+loans@qq.com"),
+    ("email", "123456789@qq.com"),
+    ("email", "aaaa@126.com"),
 ]
 
 
@@ -109,8 +117,24 @@ def test_the_demo_population_has_no_placeholders(guarded: HubEnv) -> None:
     for consumer in population.consumers:
         assert not is_placeholder("id_number", consumer.id_number)
         assert not is_placeholder("mobile", consumer.mobile)
+        assert not is_placeholder("email", consumer.email)
     for vehicle in population.vehicles:
         assert not is_placeholder("vin", vehicle.vin)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["li.wei@163.com", "wangfang88@qq.com", "38271946@qq.com", "contest@sina.com", "x@y.cn"],
+)
+def test_real_looking_emails_are_not_placeholders(email: str) -> None:
+    assert IDENTIFIER_VALIDATORS["email"](email)
+    assert not is_placeholder("email", email)
+
+
+def test_malformed_emails_are_not_placeholders() -> None:
+    """A malformed address is left to the lookup itself (422 ``malformed``)."""
+    for email in ("test", "test@", "@test.com", "a@b@example.com", ""):
+        assert not is_placeholder("email", email)
 
 
 def test_distinct_lookups_beyond_the_window_cap_are_a_429_and_audited(guarded: HubEnv) -> None:

@@ -251,3 +251,12 @@ def test_lookup_page(hub: HubEnv) -> None:
         "/regulator/lookup", data={"csrf_token": csrf, "kind": "plate", "value": "粤B12345"}
     )
     assert bad_kind.status_code == 422
+    by_email = client.post(
+        "/regulator/lookup", data={"csrf_token": csrf, "kind": "email", "value": consumer.email}
+    )
+    assert by_email.status_code == 200, by_email.text
+    assert hub.runtime.protector.pseudonym("audit", consumer.subject_id) in by_email.text
+    test_address = client.post(
+        "/regulator/lookup", data={"csrf_token": csrf, "kind": "email", "value": "test@test.com"}
+    )
+    assert test_address.status_code == 422 and 'id="lookup-error"' in test_address.text

@@ -39,6 +39,31 @@ def test_lookup_gives_the_pseudonym_the_log_uses(hub: HubEnv) -> None:
     assert digits[-8:] not in str(event)
 
 
+def test_lookup_by_email_finds_the_same_pseudonym_as_by_mobile(hub: HubEnv) -> None:
+    consumer = next(c for c in demo_consumers(hub) if c.email)
+    by_mobile = look_up(hub, "mobile", consumer.mobile)
+    by_email = look_up(hub, "email", f" {consumer.email.upper()} ")
+    assert by_mobile.status_code == by_email.status_code == 200, by_email.text
+    assert by_email.json()["subject"] == by_mobile.json()["subject"]
+    assert by_email.json()["subject"] == hub.runtime.protector.pseudonym(
+        "audit", consumer.subject_id
+    )
+    events = hub.client.get(
+        "/v1/audit/events",
+        params={"kind": "subject.looked_up", "subject": by_email.json()["subject"]},
+        headers=hub.auth(REGULATOR),
+    ).json()["items"]
+    event = next(e for e in events if e["index"] == by_email.json()["event_index"])
+    assert event["identifier_kind"] == "email" and event["outcome"] == "found"
+    assert consumer.email.split("@")[0] not in str(event)
+
+
+def test_unknown_email_is_404(hub: HubEnv) -> None:
+    response = look_up(hub, "email", "zhang.wei.1987@163.com")
+    assert response.status_code == 404, response.text
+    assert "zhang.wei" not in response.text
+
+
 def test_the_pseudonym_finds_the_subjects_releases(hub: HubEnv) -> None:
     pull(hub, LENDER, limit=200)
     released = hub.client.get(
@@ -81,6 +106,15 @@ def test_unknown_subject_is_404_and_logged(hub: HubEnv) -> None:
         ("mobile", "+86 138 0013 8000"),
         ("mobile", "test"),
         ("mobile", "n/a"),
+        ("email", "test@test.com"),
+        ("email", "test"),
+        ("email", "li.wei@example.com"),
+        ("email", "li.wei@EXAMPLE.org"),
+        ("email", "li.wei@shop.invalid"),
+        ("email", "li.wei@localhost"),
+        ("email", "noreply@163.com"),
+        ("email", "user1@qq.com"),
+        ("email", "1234567890@qq.com"),
     ],
 )
 def test_placeholders_are_refused(hub: HubEnv, kind: str, value: str) -> None:
@@ -100,6 +134,10 @@ def test_placeholders_are_refused(hub: HubEnv, kind: str, value: str) -> None:
         {"kind": "vin"},
         {"kind": "vin", "value": "x" * 65},
         {"kind": "vin", "value": "LSVAU2180N2183294", "extra": 1},
+        {"kind": "email", "value": "li.wei.163.com"},
+        {"kind": "email", "value": "li.wei@163"},
+        {"kind": "email", "value": "li..wei@163.com"},
+        {"kind": "email", "value": "x" * 60 + "@" + "a" * 190 + ".com"},
     ],
 )
 def test_malformed_lookups_are_422(hub: HubEnv, body: dict[str, Any]) -> None:

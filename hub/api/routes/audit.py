@@ -443,8 +443,12 @@ class SubjectLookupIn(BaseModel):
         json_schema_extra={"examples": [{"kind": "vin", "value": "LSVAU2180N2183294"}]},
     )
 
-    kind: Literal["vin", "id_number", "mobile"]
-    value: str = Field(min_length=1, max_length=64, description="The identifier, as written")
+    kind: Literal["vin", "id_number", "mobile", "email"]
+    value: str = Field(
+        min_length=1,
+        max_length=254,
+        description="The identifier, as written (an e-mail address is compared case-insensitively)",
+    )
 
     @model_validator(mode="after")
     def _not_blank(self) -> SubjectLookupIn:
@@ -461,10 +465,12 @@ class SubjectLookupOut(BaseModel):
 @router.post(
     "/subjects/lookup",
     response_model=SubjectLookupOut,
-    summary="Find a subject's audit pseudonym from a VIN, ID number or mobile number",
+    summary="Find a subject's audit pseudonym from a VIN, ID number, mobile number or e-mail",
     description=(
         "The identifier travels in the body (never in a URL) and is never stored: it is found "
-        "by its keyed blind index. Placeholders (all-zeros numbers, 'test', sample mobiles) and "
+        "by its keyed blind index. Placeholders (all-zeros numbers, 'test', sample mobiles, "
+        "addresses at domains reserved for tests and documentation such as example.com, "
+        ".example, .invalid or .test, and stand-ins such as test@test.com) and "
         "malformed identifiers are refused with 422. Every lookup, found or not, is an audit "
         "event (subject.looked_up) naming the regulator and the pseudonym only."
     ),

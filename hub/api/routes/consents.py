@@ -86,21 +86,23 @@ def get_consumer(
 ConsumerDep = Annotated[str, Depends(get_consumer)]
 
 
-def _resolve_subject(session: Session, runtime: Runtime, lookup: SubjectLookup) -> str:
-    """Find the subject by the blind index of one identifier (ID number, then mobile, then VIN)."""
-    given = {
-        kind: value
-        for kind, value in (
-            ("id_number", lookup.id_number),
-            ("mobile", lookup.mobile),
-            ("vin", lookup.vin),
-        )
-        if value
+def _identifiers(lookup: SubjectLookup) -> dict[str, str | None]:
+    return {
+        "id_number": lookup.id_number,
+        "mobile": lookup.mobile,
+        "vin": lookup.vin,
+        "email": lookup.email,
     }
+
+
+def _resolve_subject(session: Session, runtime: Runtime, lookup: SubjectLookup) -> str:
+    """Find the subject by the blind indexes of the identifiers given (ID number, mobile, VIN,
+    e-mail); all of them must name the same subject."""
+    given = {kind: value for kind, value in _identifiers(lookup).items() if value}
     if not given:
         raise ValidationFailedError(
             "Name the consumer.",
-            [FieldError("subject", "give one of id_number, mobile, vin")],
+            [FieldError("subject", "give one of id_number, mobile, vin, email")],
         )
     digests: dict[str, str] = {}
     for kind, value in given.items():
@@ -147,7 +149,8 @@ def _public(item: ConsentOverview) -> ConsentPublic:
     response_model=ConsentPublic,
     summary="Ask a consumer for consent",
     description=(
-        "The consumer is named by ID number, mobile or VIN (resolved by blind index). The terms "
+        "The consumer is named by ID number, mobile, VIN or e-mail address (resolved by blind "
+        "index; a malformed identifier is 422, one no consumer has is 404). The terms "
         "are checked against the purpose taxonomy and its fair-use caps (422 beyond them). The "
         "consumer grants (possibly narrower) or denies it; watch `GET /v1/consents/{id}`."
     ),
@@ -160,9 +163,8 @@ def create_consent_request(
     request_id: RequestIdDep,
 ) -> Response:
     lookup = body.subject  # hardening (issue 12): placeholders and velocity, audited
-    identifiers = {"id_number": lookup.id_number, "mobile": lookup.mobile, "vin": lookup.vin}
     guard_identity_lookup(
-        runtime, session, caller=caller, identifiers=identifiers, request_id=request_id
+        runtime, session, caller=caller, identifiers=_identifiers(lookup), request_id=request_id
     )
     subject_id = _resolve_subject(session, runtime, body.subject)
     consent = runtime.consents.request_consent(

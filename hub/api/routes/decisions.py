@@ -11,10 +11,14 @@ from hub.api.deps import Administrator, Auditor, RequestIdDep, RuntimeDep, Sessi
 from hub.api.ratelimit import guard_identity_lookup
 from hub.errors import ValidationFailedError
 from hub.policy import PolicyStore
+from hub.records.service import is_valid_email
 from hub.release.explain import explain_release
 from hub.store.base import utcnow
 
 router = APIRouter(tags=["decisions"])
+
+#: The identifiers a subject may be named by.
+SUBJECT_KINDS = ("id_number", "mobile", "vin", "email")
 
 
 class ExplainRequest(BaseModel):
@@ -29,14 +33,19 @@ class ExplainRequest(BaseModel):
 
     agreement_id: str = Field(max_length=64)
     subject: dict[str, str] = Field(
-        description="At least one of id_number, mobile, vin: how the subject is found."
+        description=(
+            "At least one of id_number, mobile, vin, email: how the subject is found (by blind "
+            "index; an e-mail address is compared case-insensitively)."
+        )
     )
 
     @model_validator(mode="after")
     def _known_identifiers(self) -> ExplainRequest:
-        unknown = set(self.subject) - {"id_number", "mobile", "vin"}
+        unknown = set(self.subject) - set(SUBJECT_KINDS)
         if unknown or not self.subject:
-            raise ValueError("subject needs id_number, mobile or vin, and nothing else")
+            raise ValueError("subject needs id_number, mobile, vin or email, and nothing else")
+        if "email" in self.subject and not is_valid_email(self.subject["email"]):
+            raise ValueError("subject.email is not a valid e-mail address")
         return self
 
 
