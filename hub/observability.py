@@ -3,8 +3,8 @@
 Logs: one JSON object per line on stderr, with ``request_id`` bound for the whole request
 (``structlog.contextvars``); the standard-library loggers (``tollhouse.*``, uvicorn) go through
 the same renderer. A redaction processor drops fields whose names say they carry secrets or
-personal data and scrubs values shaped like tokens, PRC ID numbers, VINs and mobile numbers, so
-a careless ``log.info(...)`` cannot leak them.
+personal data and scrubs values shaped like tokens, PRC ID numbers, VINs, mobile numbers and
+e-mail addresses, so a careless ``log.info(...)`` cannot leak them.
 
 Metrics (``GET /metrics``, text exposition format): HTTP requests and latency per route
 template, audit events (decisions) by kind and outcome, and the webhook outbox backlog. The
@@ -61,6 +61,8 @@ SENSITIVE_KEYS = frozenset(
         "id_number",
         "mobile",
         "phone",
+        "email",
+        "identifier",
         "vin",
         "name",
         "address",
@@ -80,6 +82,8 @@ _SCRUB = [
     (re.compile(r"(?<![\w])[A-HJ-NPR-Z0-9]{17}(?![\w])"), "[vin]"),
     # PRC mobile numbers
     (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d{9}(?!\d)"), "[mobile]"),
+    # e-mail addresses
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
 ]
 
 

@@ -18,7 +18,8 @@ from hub.records.models import DataSubject, SubjectIdentifier
 def find_subject(
     session: Session, protector: FieldProtector, identifiers: Mapping[str, str]
 ) -> DataSubject:
-    """The subject one of these identifiers (id_number, mobile, vin) points at, by blind index."""
+    """The subject one of these identifiers (id_number, mobile, vin, email) points at, by blind
+    index."""
     for kind, value in identifiers.items():
         subject_id = session.scalars(
             select(SubjectIdentifier.subject_id).where(

@@ -5,7 +5,8 @@ client secrets, a secret in the form body, forged assertions, malformed and unkn
 in publishes, consent requests and explanations, an unhandled error) runs with every log line
 captured (standard library at DEBUG and the JSON lines on stderr) and every error body recorded.
 Then both are searched for the demo partners' client secrets, every token issued, the key
-material under ``keys/``, and anything shaped like a PRC ID number, a VIN or a mobile number.
+material under ``keys/``, and anything shaped like a PRC ID number, a VIN, a mobile number or
+an e-mail address.
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from hub.observability import redact
 from hub.records.models import Record
 from tests.support.hub import HubEnv
 
 ID_NUMBER = "11010519491231002X"
 VIN = "1M8GDM9AXKP042788"
 MOBILE = "13800138000"
+EMAIL = "wang.wei.leak@qq.com"
 PATTERNS = {
     "id-number": re.compile(r"(?<![\w])\d{17}[\dXx](?![\w])"),
     "vin": re.compile(r"(?<![\w])[A-HJ-NPR-Z0-9]{17}(?![\w])"),
     "mobile": re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"),
+    "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
 }
 _PUBLIC_JWK_MEMBERS = {"x", "kid", "kty", "crv", "alg", "use"}
 
@@ -114,6 +118,8 @@ def _workload(hub: HubEnv) -> set[str]:
         {"vin": VIN.replace("A", "O")},
         {"mobile": MOBILE + "9"},
         {"id_number": ID_NUMBER, "mobile": MOBILE},
+        {"email": EMAIL},
+        {"email": EMAIL.replace("@", "@@")},
     ):
         client.post(
             f"/v1/datasets/{dataset}/records",
@@ -172,3 +178,17 @@ def test_no_secret_or_identifier_in_logs_or_error_bodies(
         for match in pattern.findall(text)
     ]
     assert not leaks, leaks
+
+
+def test_a_careless_log_line_loses_its_identifiers() -> None:
+    event = redact(
+        None,
+        "info",
+        {
+            "event": f"lookup of {EMAIL} / {MOBILE} / {VIN} failed",
+            "email": EMAIL,
+            "identifier": "+86" + MOBILE,
+        },
+    )
+    assert event["email"] == event["identifier"] == "[redacted]"
+    assert event["event"] == "lookup of [email] / [mobile] / [vin] failed"
