@@ -151,10 +151,23 @@ def look_up_subject(
 ) -> LookedUp:
     """The subject's audit pseudonym; the lookup is logged either way (the caller commits).
 
-    A miss is logged and committed here before :class:`SubjectNotFoundError` is raised, so that
-    fishing for identifiers leaves a trace too.
+    A miss or a refused identifier is logged and committed here before the error is raised, so
+    that fishing for identifiers leaves a trace too.
     """
-    normalized = checked_identifier(kind, value)
+    event = {
+        "kind": "subject.looked_up",
+        "partner_id": asked_by,
+        "request_id": request_id,
+        "identifier_kind": kind,
+    }
+    try:
+        normalized = checked_identifier(kind, value)
+    except ValidationFailedError as refused:
+        # Placeholders and malformed values are fishing too: logged (kind and reason, never the
+        # value) and committed before the 422.
+        append_event(session, {**event, "outcome": "refused", "reason": refused.slug})
+        session.commit()
+        raise
     subject_id = session.scalars(
         select(SubjectIdentifier.subject_id)
         .join(DataSubject, DataSubject.id == SubjectIdentifier.subject_id)
@@ -163,12 +176,6 @@ def look_up_subject(
             SubjectIdentifier.digest == protector.blind_index(kind, normalized),
         )
     ).first()
-    event = {
-        "kind": "subject.looked_up",
-        "partner_id": asked_by,
-        "request_id": request_id,
-        "identifier_kind": kind,
-    }
     if subject_id is None:
         append_event(session, {**event, "outcome": "not_found"})
         session.commit()

@@ -123,6 +123,20 @@ def test_placeholders_are_refused(hub: HubEnv, kind: str, value: str) -> None:
     assert response.json()["type"].endswith("/placeholder-identifier")
 
 
+def test_a_refused_lookup_is_logged_without_its_value(hub: HubEnv) -> None:
+    response = look_up(hub, "mobile", "13800000000")
+    assert response.status_code == 422, response.text
+    events = hub.client.get(
+        "/v1/audit/events",
+        params={"kind": "subject.looked_up", "outcome": "refused"},
+        headers=hub.auth(REGULATOR),
+    ).json()["items"]
+    assert events, "a refused lookup must leave an audit event"
+    last = events[-1]
+    assert last["request_id"] == response.json()["request_id"]
+    assert "13800000000" not in str(last) and "subjects" not in last
+
+
 @pytest.mark.parametrize(
     ("body"),
     [
