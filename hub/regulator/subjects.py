@@ -3,7 +3,8 @@ e-mail address).
 
 The identifier is normalised, checked (well-formed, not a placeholder such as an all-zeros ID
 number, ``test`` or an address at a domain reserved for tests and documentation such as
-``test@example.com``, see :func:`hub.ratelimit.lookups.is_placeholder_email`), looked up by its
+``test@example.com``: :func:`hub.ratelimit.lookups.is_placeholder`, the rule partners' lookups
+follow too), looked up by its
 keyed blind index, and turned into the audit pseudonym the
 release pipeline writes into the log (``protector.pseudonym("audit", subject_id)``). The lookup
 is itself an audit event (``subject.looked_up``) naming the regulator and the pseudonym, never
@@ -25,7 +26,7 @@ from hub.crypto.errors import NormalizationError
 from hub.crypto.normalize import normalize_identifier
 from hub.deid.identifiers import is_valid_cn_mobile, is_valid_prc_id, is_valid_vin
 from hub.errors import FieldError, NotFoundError, ValidationFailedError
-from hub.ratelimit.lookups import is_placeholder_email
+from hub.ratelimit.lookups import is_placeholder
 from hub.records.models import DataSubject, SubjectIdentifier
 from hub.records.service import EMAIL_MAX_LENGTH, is_valid_email
 
@@ -49,40 +50,11 @@ _PLACEHOLDER_WORDS: Final = (
     "测试",
     "示例",
 )
-_SEQUENCES: Final = ("0123456789", "1234567890", "9876543210", "ABCDEFGH")
-#: Mobile numbers printed in forms, manuals and examples (E.164).
-_PLACEHOLDER_MOBILES: Final = frozenset(
-    {"+8613800000000", "+8613800138000", "+8613888888888", "+8612345678901", "+8613000000000"}
-)
 
 
 class SubjectNotFoundError(NotFoundError):
     slug = "subject-not-found"
     title = "No such subject"
-
-
-def is_placeholder(kind: str, normalized: str) -> bool:
-    """Whether a (normalised) identifier is a stand-in rather than a real one: one repeated
-    character, a run such as ``123456789...``, a word such as ``TEST``, or a sample mobile; an
-    e-mail address by :func:`hub.ratelimit.lookups.is_placeholder_email`."""
-    if kind == "email":
-        return is_placeholder_email(normalized)
-    body = normalized.lstrip("+").upper()
-    if kind == "mobile":
-        if normalized in _PLACEHOLDER_MOBILES:
-            return True
-        body = body[2:] if body.startswith("86") else body
-        body = body[3:]  # the carrier prefix: 138 0000 0000
-    if not body or len(set(body)) == 1:
-        return True
-    if any(word in body for word in _PLACEHOLDER_WORDS):
-        return True
-    if any(seq in body for seq in _SEQUENCES):
-        return True
-    # Nearly all one character (11000000000000000X, LFV00000000000000, 138 0000 0001); a
-    # mobile number's eight digits may repeat a lucky digit, so it is held to seven of eight.
-    most = max(body.count(c) for c in set(body))
-    return most >= len(body) - (1 if kind == "mobile" else 3)
 
 
 _WORDS = re.compile(r"^[A-Za-z\s\-_./]*$")
