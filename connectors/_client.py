@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -14,7 +14,7 @@ import httpx
 from ._auth import ClientCredentials
 from ._core import DEFAULT_SCOPES, Call, Core, Outcome, Retry, Send, follow
 from ._keys import KeyInput, load_key
-from ._models import Agreement, Page, PublishRecord, PublishResult, Record
+from ._models import Agreement, Page, PublishRecord, PublishResult, Record, Subject
 
 __all__ = ["AsyncHubClient", "HubClient"]
 
@@ -172,6 +172,25 @@ class HubClient(_Base):
         """Register an https endpoint for consent notifications (all event types by default)."""
         return self._run(self._core.register_webhook(url, events))
 
+    def request_consent(
+        self,
+        subject: Subject,
+        *,
+        purpose: str,
+        categories: Sequence[str],
+        duration_days: int,
+        reason: str,
+        sensitive: bool = False,
+        cross_border: bool = False,
+    ) -> dict[str, Any]:
+        """Ask a consumer for consent (scope ``records:pull``); ``reason`` is shown to them. The
+        consumer grants or denies it in the portal; an unknown subject is ``NotFound``."""
+        return self._run(
+            self._core.request_consent(
+                subject, purpose, categories, duration_days, reason, sensitive, cross_border
+            )
+        )
+
     def delete_webhook(self, webhook_id: str) -> None:
         self._run(self._core.delete_webhook(webhook_id))
 
@@ -305,6 +324,24 @@ class AsyncHubClient(_Base):
     ) -> dict[str, Any]:
         """Register an https endpoint for consent notifications (all event types by default)."""
         return await self._run(self._core.register_webhook(url, events))
+
+    async def request_consent(
+        self,
+        subject: Subject,
+        *,
+        purpose: str,
+        categories: Sequence[str],
+        duration_days: int,
+        reason: str,
+        sensitive: bool = False,
+        cross_border: bool = False,
+    ) -> dict[str, Any]:
+        """Ask a consumer for consent (scope ``records:pull``); ``reason`` is shown to them."""
+        return await self._run(
+            self._core.request_consent(
+                subject, purpose, categories, duration_days, reason, sensitive, cross_border
+            )
+        )
 
     async def delete_webhook(self, webhook_id: str) -> None:
         await self._run(self._core.delete_webhook(webhook_id))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -30,6 +30,7 @@ from ._models import (
     PublishRecord,
     PublishResult,
     Record,
+    Subject,
     parse_agreements,
     parse_page,
     parse_publish_result,
@@ -205,6 +206,27 @@ class Core:
         if events is not None:
             body["events"] = list(events)
         return Call("POST", "/v1/webhooks", _json_object, json=body)
+
+    def request_consent(
+        self,
+        subject: Subject,
+        purpose: str,
+        categories: Sequence[str],
+        duration_days: int,
+        reason: str,
+        sensitive: bool,
+        cross_border: bool,
+    ) -> Call[dict[str, Any]]:
+        body = {
+            "subject": subject.to_json(),
+            "purpose": purpose,
+            "categories": list(categories),
+            "duration_days": duration_days,
+            "reason": reason,
+            "sensitive": sensitive,
+            "cross_border": cross_border,
+        }
+        return Call("POST", "/v1/consent-requests", _json_object, json=body)
 
     def delete_webhook(self, webhook_id: str) -> Call[None]:
         return Call("DELETE", f"/v1/webhooks/{_seg(webhook_id)}", lambda body: None)

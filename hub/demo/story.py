@@ -1,27 +1,26 @@
 """``tollhouse demo``: the foundation's story, told against a running hub.
 
-Partners act over HTTP through the connector SDK, exactly as their own systems would. The
-consumer's consent steps go through the consent service on this machine (the consumer portal
-will be their real channel); the regulator reads the audit log over HTTP.
+Everyone acts over HTTP. Partners use the connector SDK, exactly as their own systems would; the
+lender asks for consent and the consumer answers through the consumer API (``/v1/me``, what the
+portal and a consumer app call), with a consumer token this machine issues in place of a portal
+sign-in; the regulator reads the audit log.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
 from connectors import HubClient, NotFound, PublishRecord, Subject
-from consent.models import Consent, ConsentStatus
-from consent.service import grant_consent, withdraw_consent
 from hub.demo.population import Consumer, generate_population
 from hub.records.models import SubjectIdentifier
 from hub.runtime import Runtime
-from hub.settings import get_settings
+from hub.settings import Settings, get_settings
 from hub.store.base import utcnow
 from hub.store.db import unit_of_work
 
@@ -42,8 +41,7 @@ def _client(hub_url: str, partner: dict[str, Any], scopes: tuple[str, ...]) -> H
     )
 
 
-def _choose_consumer() -> Consumer:
-    settings = get_settings()
+def _choose_consumer(settings: Settings) -> Consumer:
     population = generate_population(seed=settings.demo_seed, consumers=settings.demo_consumers)
     for consumer in population.consumers:
         if consumer.id_type == "prc_id" and consumer.jurisdiction == "CN":
@@ -51,18 +49,18 @@ def _choose_consumer() -> Consumer:
     raise RuntimeError("the demo population has no consumer with a PRC identity number")
 
 
-def run_story(*, hub_url: str, console: Console) -> None:
-    settings = get_settings()
+def run_story(*, hub_url: str, console: Console, settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
     credentials = json.loads((settings.data_dir / "demo-credentials.json").read_text())
     partners = credentials["partners"]
     runtime = Runtime.build(settings)
-    consumer = _choose_consumer()
+    consumer = _choose_consumer(settings)
     agreement_id = next(a["id"] for a in partners[LENDER]["agreements"] if a["dataset"] == DATASET)
 
     def step(n: int, text: str) -> None:
         console.rule(f"[bold]{n}. {text}")
 
-    step(1, f"{consumer.full_name} consents: {LENDER} may assess their credit")
+    step(1, f"{LENDER} asks {consumer.full_name} for consent; they grant it")
     with unit_of_work(runtime.session_factory) as session:
         digest = runtime.protector.blind_index("mobile", consumer.mobile)
         subject_id = session.scalars(
@@ -70,18 +68,24 @@ def run_story(*, hub_url: str, console: Console) -> None:
                 SubjectIdentifier.kind == "mobile", SubjectIdentifier.digest == digest
             )
         ).one()
-        consent = grant_consent(
-            session,
-            subject_id=subject_id,
-            recipient_id=partners[LENDER]["partner_id"],
+    me = httpx.Client(
+        base_url=hub_url,
+        headers={"Authorization": f"Bearer {runtime.consumer_tokens.issue(subject_id)}"},
+        timeout=30,
+    )
+    with _client(hub_url, partners[LENDER], ("records:pull",)) as lender:
+        asked = lender.request_consent(
+            Subject(mobile=consumer.mobile),
             purpose=PURPOSE,
             categories=CATEGORIES,
+            duration_days=60,
+            reason="To assess your car loan application.",
             sensitive=True,
-            expires_at=utcnow() + timedelta(days=60),
-            actor=f"subject:{subject_id}",
-            channel="demo",
         )
-        console.print(f"consent {consent.id} granted until {consent.expires_at:%Y-%m-%d}")
+    granted = me.post(f"/v1/me/consent-requests/{asked['id']}/grant", json={"sensitive": True})
+    granted.raise_for_status()
+    consent = granted.json()
+    console.print(f"consent {consent['id']} granted until {consent['expires_at'][:10]}")
 
     record_key = f"LA-DEMO-{utcnow():%Y%m%d%H%M%S}"
     step(2, f"{DEALER} publishes loan application {record_key}")
@@ -122,21 +126,20 @@ def run_story(*, hub_url: str, console: Console) -> None:
         console.print("[dim]address and birth_date are outside the agreement: never released[/dim]")
 
         step(4, f"{consumer.full_name} withdraws every consent given to {LENDER} for {PURPOSE}")
-        with unit_of_work(runtime.session_factory) as session:
-            active = session.scalars(
-                select(Consent).where(
-                    Consent.subject_id == subject_id,
-                    Consent.recipient_id == partners[LENDER]["partner_id"],
-                    Consent.purpose == PURPOSE,
-                    Consent.status == ConsentStatus.ACTIVE,
-                )
-            ).all()
-            for c in active:
-                withdraw_consent(
-                    session, consent_id=c.id, subject_id=subject_id, channel="demo",
-                    reason="I no longer want this lender to see my data",
-                )  # fmt: skip
-            console.print(f"withdrew {len(active)} consent(s)")
+        listed = me.get("/v1/me/consents", params={"status": "active"})
+        listed.raise_for_status()
+        recipient = partners[LENDER]["partner_id"]
+        active = [
+            c["id"]
+            for c in listed.json()["items"]
+            if c["recipient_id"] == recipient and c["purpose"] == PURPOSE
+        ]
+        for consent_id in active:
+            me.post(
+                f"/v1/me/consents/{consent_id}/withdraw",
+                json={"reason": "I no longer want this lender to see my data"},
+            ).raise_for_status()
+        console.print(f"withdrew {len(active)} consent(s)")
 
         step(5, f"{LENDER} pulls again")
         try:
@@ -157,4 +160,5 @@ def run_story(*, hub_url: str, console: Console) -> None:
             str(event["index"]), event["time"], event["kind"], event["outcome"], ", ".join(reasons)
         )
     console.print(table)
+    me.close()
     runtime.engine.dispose()
