@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,7 +15,9 @@ from hub.errors import InsufficientScopeError, UnauthorizedError
 from hub.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that only read the request are ``async def``: FastAPI runs a sync dependency in
+# the thread pool (a thread hop per call, per request); these never block.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -67,9 +69,13 @@ def get_limited_caller(
     request: Request,
     runtime: RuntimeDep,
     session: SessionDep,
-    caller: Annotated[AuthenticatedPartner, Depends(get_caller)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuthenticatedPartner:
-    """The caller, once a token of its rate-limit bucket is spent (429 when empty; issue 12)."""
+    """The caller, once a token of its rate-limit bucket is spent (429 when empty; issue 12).
+
+    Authenticates by calling :func:`get_caller` itself rather than depending on it: one thread
+    hop per request instead of two, same checks in the same order."""
+    caller = get_caller(request, runtime, session, credentials)
     enforce_rate_limit(request, runtime, session, caller)
     return caller
 
@@ -77,8 +83,10 @@ def get_limited_caller(
 CallerDep = Annotated[AuthenticatedPartner, Depends(get_limited_caller)]
 
 
-def require_scope(scope: str) -> Callable[[AuthenticatedPartner], AuthenticatedPartner]:
-    def check(caller: CallerDep) -> AuthenticatedPartner:
+def require_scope(
+    scope: str,
+) -> Callable[[AuthenticatedPartner], Coroutine[Any, Any, AuthenticatedPartner]]:
+    async def check(caller: CallerDep) -> AuthenticatedPartner:
         if scope not in caller.scopes:
             raise InsufficientScopeError(f"This call needs the scope '{scope}'.")
         return caller
@@ -87,7 +95,7 @@ def require_scope(scope: str) -> Callable[[AuthenticatedPartner], AuthenticatedP
     return check
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     value: str = request.state.request_id
     return value
 

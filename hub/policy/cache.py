@@ -16,18 +16,21 @@ revision are never returned after a reload (the revision is part of the key) and
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import functools
 import hashlib
+import os
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections import OrderedDict, deque
+from collections.abc import Hashable, Mapping
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from hub.policy.interfaces import Decision, PolicyEngine, new_decision_id
+from hub.policy.interfaces import Decision, PolicyEngine
 
 # Identical to rfc3339_pattern in policies/tollhouse/lib/timestamps.rego.
 _RFC3339 = re.compile(
@@ -53,6 +56,12 @@ def rfc3339_ns(value: Any) -> int | None:
         value = orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()[1:-1]
     if not isinstance(value, str):
         return None
+    return _text_ns(str(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_ns(value: str) -> int | None:
+    # Memoised: the agreement's and consent's instants repeat on every decision of a page.
     match = _RFC3339.match(value)
     if match is None:
         return None
@@ -67,31 +76,62 @@ def rfc3339_ns(value: Any) -> int | None:
 
 def decision_cache_key(policy_input: Mapping[str, Any]) -> str:
     """The input digest with ``now`` reduced to what the policy can tell about it."""
-    now = rfc3339_ns(policy_input.get("now"))
+    reduced = _reduce_now(policy_input)
+    return canonical_digest(policy_input if reduced is None else reduced)
+
+
+def _fast_key(policy_input: Mapping[str, Any]) -> bytes:
+    """The cache's own key: what :func:`decision_cache_key` hashes, without the hash.
+
+    The canonical bytes themselves (compared whole by the dict: no collision to reason about).
+    A reduced input's bytes start with ``{``; an input keyed whole is tagged ``I``, so that an
+    input whose literal ``now`` looks like a reduced one (``{"after": ...}``) never shares a key
+    with a reduced input (the digest of :func:`decision_cache_key` lets them collide).
+    """
+    reduced = _reduce_now(policy_input)
+    if reduced is None:
+        return b"I" + canonical_json(policy_input)
+    return canonical_json(reduced)
+
+
+def _reduce_now(policy_input: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The input with ``now`` replaced by ``{"after": [now >= t for each instant]}``; None when
+    ``now`` or an instant cannot be read as the policy reads it (key on the whole input)."""
+    now = _ns(policy_input.get("now"))
     if now is None:
-        return canonical_digest(policy_input)
-    instants = (
-        _get(policy_input, "agreement", "valid_from"),
-        _get(policy_input, "agreement", "valid_until"),
-        _get(policy_input, "consent", "expires_at"),
-    )
-    positions: list[bool | str] = []
-    for raw in instants:
-        instant = rfc3339_ns(raw)
-        if instant is None:
-            if _might_be_time(raw):
-                return canonical_digest(policy_input)
-            positions.append(_NOT_A_TIME)
-        else:
-            positions.append(now >= instant)
-    reduced = {key: value for key, value in policy_input.items() if key != "now"}
+        return None
+    agreement = _section(policy_input, "agreement")
+    consent = _section(policy_input, "consent")
+    positions = [
+        _position(now, agreement.get("valid_from")),
+        _position(now, agreement.get("valid_until")),
+        _position(now, consent.get("expires_at")),
+    ]
+    if _UNREADABLE in positions:
+        return None
+    reduced = dict(policy_input)
     reduced["now"] = {"after": positions}
-    return canonical_digest(reduced)
+    return reduced
 
 
-def _get(policy_input: Mapping[str, Any], section: str, key: str) -> Any:
-    part = policy_input.get(section)
-    return part.get(key) if isinstance(part, Mapping) else None
+_UNREADABLE = "unreadable"  # never in a key: the input is keyed whole instead
+_NO_SECTION: Mapping[str, Any] = {}
+
+
+def _ns(value: Any) -> int | None:
+    return _text_ns(value) if type(value) is str else rfc3339_ns(value)
+
+
+def _section(policy_input: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    part = policy_input.get(name)
+    return part if type(part) is dict or isinstance(part, Mapping) else _NO_SECTION
+
+
+def _position(now: int, raw: Any) -> bool | str:
+    instant = _ns(raw)
+    if instant is None:
+        return _UNREADABLE if _might_be_time(raw) else _NOT_A_TIME
+    return now >= instant
 
 
 def _might_be_time(value: Any) -> bool:
@@ -109,22 +149,23 @@ class DecisionCache:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], Decision] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, Hashable], Decision] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, revision: str, key: str) -> Decision | None:
+    def get(self, revision: str, key: Hashable) -> Decision | None:
+        slot = (revision, key)
         with self._lock:
-            decision = self._entries.get((revision, key))
+            decision = self._entries.get(slot)
             if decision is None:
                 self.misses += 1
                 return None
-            self._entries.move_to_end((revision, key))
+            self._entries.move_to_end(slot)
             self.hits += 1
             return decision
 
-    def put(self, revision: str, key: str, decision: Decision) -> None:
+    def put(self, revision: str, key: Hashable, decision: Decision) -> None:
         with self._lock:
             self._entries[(revision, key)] = decision
             self._entries.move_to_end((revision, key))
@@ -142,7 +183,10 @@ class DecisionCache:
 class CachedPolicyEngine:
     """A :class:`PolicyEngine` that asks ``inner`` only on a cache miss.
 
-    Every call still gets its own ``decision_id``. Errors are never cached.
+    Every call still gets its own ``decision_id``. Errors are never cached. The cache is keyed
+    by the canonical bytes of the reduced input (see :func:`_fast_key`), not their digest: a hit
+    costs one ``orjson.dumps`` and a dict lookup. A hit shares the cached decision's immutable
+    parts (``obligations`` is a read-only mapping, ``reasons`` a tuple) with a new id.
     """
 
     def __init__(self, inner: PolicyEngine, cache: DecisionCache | None = None) -> None:
@@ -158,10 +202,46 @@ class CachedPolicyEngine:
 
     def decide(self, policy_input: Mapping[str, Any]) -> Decision:
         revision = self.inner.revision
-        key = decision_cache_key(policy_input)
+        key = _fast_key(policy_input)
         cached = self.cache.get(revision, key)
         if cached is not None:
-            return dataclasses.replace(cached, decision_id=new_decision_id())
+            return _with_id(cached, _next_decision_id())
         decision = self.inner.decide(policy_input)
         self.cache.put(decision.policy_revision, key, decision)
         return decision
+
+
+def _with_id(decision: Decision, decision_id: str) -> Decision:
+    """``dataclasses.replace(decision, decision_id=...)`` without re-running ``__init__``: the
+    fields are already checked and immutable (``Decision`` is a frozen, non-slotted dataclass)."""
+    if type(decision) is not Decision or not _PLAIN_DECISION:
+        return dataclasses.replace(decision, decision_id=decision_id)
+    copy: Decision = object.__new__(Decision)
+    fields = copy.__dict__
+    fields.update(decision.__dict__)
+    fields["decision_id"] = decision_id
+    return copy
+
+
+# The shortcut above needs instance dictionaries (no ``slots=True``) and no ``__post_init__``.
+_PLAIN_DECISION = "__slots__" not in Decision.__dict__ and not hasattr(Decision, "__post_init__")
+
+
+_ID_BYTES = 12  # as new_decision_id: secrets.token_urlsafe(12)
+_ID_BATCH = 256
+_ids: deque[str] = deque()
+# A forked worker must never hand out ids its parent drew.
+os.register_at_fork(after_in_child=_ids.clear)
+
+
+def _next_decision_id() -> str:
+    """A new id of :func:`new_decision_id`'s form and randomness (12 bytes of ``os.urandom``),
+    drawn 256 at a time: one system call and one base64 pass per batch instead of per hit.
+    ``deque.popleft`` is atomic, so threads never share an id."""
+    try:
+        return _ids.popleft()
+    except IndexError:
+        text = base64.urlsafe_b64encode(os.urandom(_ID_BYTES * _ID_BATCH)).decode("ascii")
+        step = _ID_BYTES * 4 // 3  # 12 bytes are 16 base64 characters, no padding
+        _ids.extend(f"dec_{text[i : i + step]}" for i in range(step, len(text), step))
+        return f"dec_{text[:step]}"
