@@ -214,7 +214,6 @@ class AgreementNotice(Base):
     event_type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    acknowledged_at: Mapped[datetime | None] = mapped_column()
 
 
 class AppendOnlyError(RuntimeError):
