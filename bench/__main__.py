@@ -47,7 +47,7 @@ BENCHES: dict[str, tuple[str, int, int]] = {
     "deid": ("bench.bench_deid", 90, 240),
     "pipeline": ("bench.bench_pipeline", 120, 480),
     "http": ("bench.bench_http", 90, 180),
-    "memory": ("bench.bench_memory", 90, 180),
+    "memory": ("bench.bench_memory", 90, 300),
     "ratelimit": ("bench.bench_ratelimit", 180, 600),
     "sdk": ("bench.bench_sdk", 60, 90),
 }
