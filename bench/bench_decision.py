@@ -136,14 +136,15 @@ def measure(n: int, field_counts: tuple[int, ...] = (5, 30)) -> tuple[list[Row],
         for fields in field_counts:
             inp = policy_input(fields)
             text = json.dumps(inp)
-            engine = new_engine(bundle)
+            # The engine EmbeddedPolicyEngine.decide uses: the modules the decision can reach.
+            engine = new_engine(bundle, rule=DECISION_RULE)
 
             def regorus_alone(engine: Any = engine, text: str = text) -> Any:
                 engine.set_input_json(text)
                 return engine.eval_rule(DECISION_RULE)
 
             def regorus_new_engine(text: str = text) -> Any:
-                fresh = new_engine(bundle)
+                fresh = new_engine(bundle, rule=DECISION_RULE)
                 fresh.set_input_json(text)
                 return fresh.eval_rule(DECISION_RULE)
 

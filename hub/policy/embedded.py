@@ -47,6 +47,9 @@ class EmbeddedPolicyEngine:
     def _init(self, bundle: PolicyBundle) -> None:
         self._bundle = bundle
         self._key = f"embedded:{bundle.revision}:{secrets.token_hex(8)}"
+        # Every module compiles (a broken one fails here, reachable from a rule or not); the
+        # engines kept per thread load only the modules of their rule.
+        new_engine(bundle)
         self._thread_engine()
 
     @property
@@ -91,7 +94,7 @@ class EmbeddedPolicyEngine:
             input_json = orjson.dumps(policy_input, option=_JSON_OPTIONS).decode()
         except TypeError as error:
             raise PolicyEvaluationError(f"policy input is not JSON: {error}") from error
-        engine = self._thread_engine()
+        key, engine = self._thread_engine(rule)
         try:
             engine.set_input_json(input_json)
             if as_json:
@@ -102,9 +105,12 @@ class EmbeddedPolicyEngine:
         # An evaluation error may leave cached rule state behind: rebuild next time. Once
         # discarded, this frame holds the engine's last reference; it must not travel in the
         # exception's traceback, or the cyclic GC may drop it on another thread (unsendable).
-        discard_thread_engine(self._key)
+        discard_thread_engine(key)
         del engine
         raise PolicyEvaluationError(f"policy evaluation failed: {message}")
 
-    def _thread_engine(self) -> Any:
-        return thread_engine(self._key, lambda: new_engine(self._bundle))
+    def _thread_engine(self, rule: str = DECISION_RULE) -> tuple[str, Any]:
+        """This thread's engine for ``rule``: only the modules it can reach (decisions never
+        load ``tollhouse.explain``), one engine per rule and thread."""
+        key = f"{self._key}:{rule}"
+        return key, thread_engine(key, lambda: new_engine(self._bundle, rule=rule))

@@ -21,6 +21,8 @@ EXPLAIN_RULE = "data.tollhouse.explain.explanation"
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 _TEST_RULE = re.compile(r"^(test_\w+)\b", re.MULTILINE)
+_DATA_REF = re.compile(r"\bdata((?:\.[A-Za-z_]\w*)+)")
+_DYNAMIC_DATA = re.compile(r"\bdata\s*\[")
 
 
 def engine_message(error: BaseException) -> str:
@@ -28,10 +30,16 @@ def engine_message(error: BaseException) -> str:
     return str(error).split("Stack backtrace:", 1)[0].strip()
 
 
-def new_engine(bundle: PolicyBundle, *, with_tests: bool = False) -> Any:
-    """A regorus engine holding the bundle's modules and data (and tests, if asked)."""
+def new_engine(bundle: PolicyBundle, *, with_tests: bool = False, rule: str | None = None) -> Any:
+    """A regorus engine holding the bundle's modules and data (and tests, if asked).
+
+    Given ``rule``, only the modules evaluating it can reach (:func:`modules_for`): regorus
+    walks every loaded module on each first reference to a package, ~7 µs of a decision per
+    module it does not need.
+    """
     engine = regorus.Engine()
-    modules = bundle.modules + (bundle.tests if with_tests else ())
+    modules = modules_for(bundle, rule) if rule is not None else bundle.modules
+    modules += bundle.tests if with_tests else ()
     try:
         for module in modules:
             engine.add_policy(module.path, module.text)
@@ -43,6 +51,43 @@ def new_engine(bundle: PolicyBundle, *, with_tests: bool = False) -> Any:
     # traceback wherever the cyclic GC happens to collect it.
     del engine
     raise PolicyLoadError(f"policy does not compile: {message}")
+
+
+def modules_for(bundle: PolicyBundle, rule: str) -> tuple[PolicyModule, ...]:
+    """The modules evaluating ``rule`` (``data.<path>``) can reach, in bundle order.
+
+    A module is reached when a reached path names its package, a rule in it or a prefix of it:
+    the rule itself, then every ``data.<path>`` written in a reached module (imports, full
+    paths, even comments: over-including is harmless). A module that indexes ``data``
+    dynamically (``data[...]``) could reach anything: then every module is kept.
+    """
+    packages = [(module, _package_of(module)) for module in bundle.modules]
+    paths = {rule.removeprefix("data.")}
+    kept: set[str] = set()
+    while True:
+        reached = [
+            (module, package)
+            for module, package in packages
+            if module.path not in kept and any(_reaches(path, package) for path in paths)
+        ]
+        if not reached:
+            return tuple(module for module, _ in packages if module.path in kept)
+        for module, _ in reached:
+            if _DYNAMIC_DATA.search(module.text):
+                return bundle.modules
+            kept.add(module.path)
+            paths.update(ref.lstrip(".") for ref in _DATA_REF.findall(module.text))
+
+
+def _reaches(path: str, package: str) -> bool:
+    return path == package or path.startswith(package + ".") or package.startswith(path + ".")
+
+
+def _package_of(module: PolicyModule) -> str:
+    package = _PACKAGE.search(module.text)
+    if package is None:
+        raise PolicyLoadError(f"{module.path}: no package declaration")
+    return package.group(1)
 
 
 @dataclass(frozen=True)
@@ -69,11 +114,9 @@ def discover_tests(bundle: PolicyBundle) -> tuple[RegoTest, ...]:
 
 
 def _tests_in(module: PolicyModule) -> list[RegoTest]:
-    package = _PACKAGE.search(module.text)
-    if package is None:
-        raise PolicyLoadError(f"{module.path}: no package declaration")
+    package = _package_of(module)
     return [
-        RegoTest(rule=f"data.{package.group(1)}.{name}", path=module.path)
+        RegoTest(rule=f"data.{package}.{name}", path=module.path)
         for name in dict.fromkeys(_TEST_RULE.findall(module.text))
     ]
 

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from hub.policy import CachedPolicyEngine, DecisionCache, EmbeddedPolicyEngine, decision_cache_key
+from hub.policy import (
+    CachedPolicyEngine,
+    DecisionCache,
+    EmbeddedPolicyEngine,
+    PolicyEvaluationError,
+    decision_cache_key,
+)
 from hub.policy.cache import _fast_key, _next_decision_id
 from hub.policy.interfaces import new_decision_id
 from tests.policy.conftest import BASE_INPUT, make_input
@@ -36,8 +42,9 @@ def _literal_reduced_now(policy_input: dict[str, Any]) -> bool:
 @pytest.mark.parametrize("a", range(len(VARIANTS)))
 @pytest.mark.parametrize("b", range(len(VARIANTS)))
 def test_fast_key_groups_inputs_as_the_digest_does(a: int, b: int) -> None:
-    """Equal keys exactly when the digests are equal, except that the digest let an input whose
-    ``now`` is literally ``{"after": [...]}`` collide with a reduced one; the key does not."""
+    """For inputs built in one key order (as the hub builds them), equal keys exactly when the
+    digests are equal, except that the digest let an input whose ``now`` is literally
+    ``{"after": [...]}`` collide with a reduced one; the key does not."""
     x, y = VARIANTS[a], VARIANTS[b]
     same_digest = decision_cache_key(x) == decision_cache_key(y)
     same_key = _fast_key(x) == _fast_key(y)
@@ -87,3 +94,26 @@ def test_a_forked_child_never_reuses_pooled_ids() -> None:
     os.waitpid(pid, 0)
     child_id = os.read(read, 64).decode()
     assert child_id != _next_decision_id()
+
+
+def test_the_key_is_the_evaluated_json_in_the_inputs_own_order(
+    engine: EmbeddedPolicyEngine,
+) -> None:
+    """Same content in another key order: another key (a miss), never another decision."""
+    reordered = dict(reversed(list(BASE_INPUT.items())))
+    assert reordered == BASE_INPUT
+    assert _fast_key(reordered) != _fast_key(BASE_INPUT)
+    cached = CachedPolicyEngine(engine, DecisionCache(16))
+    first, second = cached.decide(BASE_INPUT), cached.decide(reordered)
+    assert (cached.cache.hits, cached.cache.misses) == (0, 2)
+    assert dataclasses.replace(second, decision_id=first.decision_id) == first
+
+
+def test_an_input_that_is_not_json_is_refused_not_raised_as_type_error(
+    engine: EmbeddedPolicyEngine,
+) -> None:
+    cached = CachedPolicyEngine(engine, DecisionCache(16))
+    for bad in (make_input(now=object()), make_input(request={1: 2})):
+        with pytest.raises(PolicyEvaluationError):
+            cached.decide(bad)
+    assert len(cached.cache) == 0

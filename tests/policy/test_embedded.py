@@ -256,3 +256,39 @@ def test_a_refused_policy_does_not_carry_its_engine_away(policies_copy: Path) ->
     with pytest.raises(PolicyLoadError) as caught:
         EmbeddedPolicyEngine(policies_copy)
     assert _engines_reachable_from(caught.value) == []
+
+
+def test_decisions_load_only_the_modules_they_can_reach(policies_copy: Path) -> None:
+    """A decision engine leaves out ``tollhouse.explain`` (and any module nothing on the
+    decision path refers to); it follows references transitively, and keeps everything when
+    a reached module indexes ``data`` dynamically."""
+    from hub.policy.rego import DECISION_RULE, EXPLAIN_RULE, modules_for
+
+    def paths(rule: str) -> set[str]:
+        return {module.path for module in modules_for(load_bundle(policies_copy), rule)}
+
+    every = {module.path for module in load_bundle(policies_copy).modules}
+    assert paths(DECISION_RULE) == every - {"tollhouse/explain/explain.rego"}
+    assert paths(EXPLAIN_RULE) == every
+    assert paths("data.tollhouse.lib.timestamps.now_ns") == {"tollhouse/lib/timestamps.rego"}
+
+    extra = policies_copy / "tollhouse" / "extra"
+    extra.mkdir()
+    (extra / "a.rego").write_text("package tollhouse.extra.a\n\nx := data.tollhouse.extra.b.y\n")
+    (extra / "b.rego").write_text("package tollhouse.extra.b\n\ny := 1\n")
+    assert "tollhouse/extra/a.rego" not in paths(DECISION_RULE)
+    release = policies_copy / "tollhouse" / "release" / "release.rego"
+    release.write_text(release.read_text() + "\nextra := data.tollhouse.extra.a.x\n")
+    assert {"tollhouse/extra/a.rego", "tollhouse/extra/b.rego"} <= paths(DECISION_RULE)
+    assert "tollhouse/explain/explain.rego" not in paths(DECISION_RULE)
+    (extra / "b.rego").write_text('package tollhouse.extra.b\n\ny := data["tollhouse"]\n')
+    assert paths(DECISION_RULE) == every | {"tollhouse/extra/a.rego", "tollhouse/extra/b.rego"}
+
+
+def test_a_broken_module_off_the_decision_path_still_fails_the_load(
+    policies_copy: Path,
+) -> None:
+    explain = policies_copy / "tollhouse" / "explain" / "explain.rego"
+    explain.write_text(explain.read_text() + "\nbroken := {\n")
+    with pytest.raises(PolicyLoadError, match="does not compile"):
+        EmbeddedPolicyEngine(policies_copy)

@@ -10,7 +10,9 @@ from tests.policy.conftest import BASE_INPUT
 
 def _rename_reason(policies: Path, old: str, new: str) -> None:
     rego = policies / "tollhouse" / "consent" / "consent.rego"
-    rego.write_text(rego.read_text().replace(old, new))
+    text = rego.read_text()
+    assert old in text, f"{old!r} is not in consent.rego: the test would change nothing"
+    rego.write_text(text.replace(old, new))
 
 
 def test_reload_without_changes_is_a_no_op(policies_copy: Path) -> None:
@@ -46,7 +48,7 @@ def test_policy_failing_its_tests_is_refused(policies_copy: Path) -> None:
     store = PolicyStore(policies_copy)
     before = store.revision
     # Compiles, but now a withdrawn consent would not be denied: the Rego tests catch it.
-    _rename_reason(policies_copy, 'input.consent.status == "withdrawn"', "false")
+    _rename_reason(policies_copy, '"withdrawn": "consent.withdrawn",', "")
     with pytest.raises(PolicyValidationError) as caught:
         store.reload()
     assert caught.value.failed_tests

@@ -5,7 +5,7 @@ import data.tollhouse.lib.timestamps
 
 violations contains "agreement.missing" if not is_object(input.agreement)
 
-violations contains "agreement.inactive" if not active
+violations contains "agreement.inactive" if not input.agreement.status == "active"
 
 violations contains "agreement.not_recipient" if not made_with_partner
 
@@ -26,8 +26,6 @@ violations contains "agreement.expired" if {
 valid_from_ns := data.tollhouse.lib.timestamps.to_ns(input.agreement.valid_from)
 
 valid_until_ns := data.tollhouse.lib.timestamps.to_ns(input.agreement.valid_until)
-
-active if input.agreement.status == "active"
 
 made_with_partner if {
 	is_string(input.partner.id)

@@ -4,19 +4,20 @@ package tollhouse.consent
 
 import data.tollhouse.lib.timestamps
 
+# The reason each known status other than active denies with.
+status_reasons := {
+	"missing": "consent.missing",
+	"paused": "consent.paused",
+	"withdrawn": "consent.withdrawn",
+	"revoked": "consent.revoked",
+	"expired": "consent.expired",
+}
+
 known_statuses := {"active", "paused", "withdrawn", "revoked", "expired", "missing"}
 
 violations contains "consent.missing" if not is_object(input.consent)
 
-violations contains "consent.missing" if input.consent.status == "missing"
-
-violations contains "consent.paused" if input.consent.status == "paused"
-
-violations contains "consent.withdrawn" if input.consent.status == "withdrawn"
-
-violations contains "consent.revoked" if input.consent.status == "revoked"
-
-violations contains "consent.expired" if input.consent.status == "expired"
+violations contains status_reasons[input.consent.status]
 
 violations contains "consent.status_unknown" if {
 	is_object(input.consent)
@@ -43,9 +44,10 @@ active if input.consent.status == "active"
 
 default granted := set()
 
-granted := listed_categories if active
-
-listed_categories := {category | some category in input.consent.categories}
+granted := listed if {
+	active
+	listed := {category | some category in input.consent.categories}
+}
 
 sensitive_granted if {
 	active

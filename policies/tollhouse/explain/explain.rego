@@ -15,7 +15,7 @@ explanation := {
 
 default fair_use := null
 
-fair_use := purpose.fair_use
+fair_use := purpose.definition.fair_use
 
 # [category, reason] pairs.
 category_violations := {[category, reason] |

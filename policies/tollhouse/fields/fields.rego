@@ -4,6 +4,11 @@
 # Everything but agreement membership depends on a field's category only, so the rules are
 # evaluated once per distinct category and then mapped onto the fields (a decision costs
 # per category, not per field).
+#
+# Written for regorus' evaluator (the hot path of every decision): another package's rules
+# and this package's rules are bound to local variables before a loop (a rule reference
+# inside a comprehension is resolved again on every iteration); no function is called per
+# field or per category; conditions are set algebra.
 package tollhouse.fields
 
 import data.tollhouse.agreement
@@ -20,76 +25,87 @@ dataset_categories := {category | some category in dataset_fields}
 
 not_in_agreement := object.keys(dataset_fields) - agreement.fields
 
-# Other packages' values bound once here: regorus re-resolves cross-package references
-# inside loops.
-needed := purpose.needed
-
-granted := consent.granted
-
-sensitive_granted := consent.sensitive_granted
-
-identity_needed := purpose.identity_needed
-
-linkable := purpose.linkable
-
-# Categories that drop every field of theirs, one set per rule (set algebra, not loops:
-# this is the hot path of every decision).
+# Categories that drop every field of theirs, one set per rule.
 unknown_categories := dataset_categories - object.keys(categories)
 
-not_needed_categories := dataset_categories - needed
+not_needed_categories := dataset_categories - purpose.needed
 
-not_granted_categories := dataset_categories - granted
+not_granted_categories := dataset_categories - consent.granted
 
 default sensitive_blocked_categories := set()
 
-sensitive_blocked_categories := sensitive_categories if not sensitive_granted
+sensitive_blocked_categories := sensitive_categories if not consent.sensitive_granted
 
-sensitive_categories := {category | some category in dataset_categories; categories[category].sensitive == true}
+sensitive_categories := found if {
+	known := categories
+	found := {category | some category in dataset_categories; known[category].sensitive == true}
+}
 
 default identity_dropped_categories := set()
 
-identity_dropped_categories := deidentified_drops if not identity_needed
-
-deidentified_drops := {category | some category in dataset_categories; deidentification(category) == "drop"}
+identity_dropped_categories := found if {
+	not purpose.identity_needed
+	actions := deidentifications
+	found := {category | some category in dataset_categories; actions[category] == "drop"}
+}
 
 blocked_categories := (((unknown_categories | not_needed_categories) | not_granted_categories) | sensitive_blocked_categories) | identity_dropped_categories
 
-reasons contains "category.unknown" if count(unknown_categories) > 0
-
-reasons contains "minimisation.field_not_needed" if count(not_needed_categories) > 0
-
-reasons contains "consent.category_not_granted" if count(not_granted_categories) > 0
-
-reasons contains "sensitive.no_separate_consent" if count(sensitive_blocked_categories) > 0
-
-reasons contains "minimisation.identity_not_needed" if count(identity_dropped_categories) > 0
-
-reasons contains "minimisation.field_not_in_agreement" if count(not_in_agreement) > 0
-
-# The de-identification a category gets when the purpose does not need identity.
-deidentification(category) := action if {
-	not identity_needed
-	not category in linkable
-	action := categories[category].when_identity_not_needed
+# A reason for each rule that drops some field (one comprehension: cheaper than a rule each).
+reasons := {reason |
+	some reason, dropped in {
+		"category.unknown": unknown_categories,
+		"minimisation.field_not_needed": not_needed_categories,
+		"consent.category_not_granted": not_granted_categories,
+		"sensitive.no_separate_consent": sensitive_blocked_categories,
+		"minimisation.identity_not_needed": identity_dropped_categories,
+		"minimisation.field_not_in_agreement": not_in_agreement,
+	}
+	count(dropped) > 0
 }
 
-# A kept field's transform: de-identify if identity is not needed, else encrypt sensitive
-# categories to the recipient, else keep as is.
-transform(category) := action if {
-	action := deidentification(category)
-	action != "keep"
-} else := "encrypt_for_recipient" if {
-	categories[category].sensitive == true
-} else := "keep"
+# The de-identification a dataset category gets when the purpose does not need identity
+# (none when it does; linkable categories stay in clear).
+default deidentifications := {}
 
-category_obligations := object.union(
-	{category: "drop" | some category in blocked_categories},
-	{category: transform(category) | some category in dataset_categories - blocked_categories},
-)
+deidentifications := actions if {
+	not purpose.identity_needed
+	linkable := purpose.linkable
+	known := categories
+	actions := {category: known[category].when_identity_not_needed |
+		some category in dataset_categories
+		not category in linkable
+	}
+}
 
-by_category := {name: category_obligations[category] | some name, category in dataset_fields}
+# Per dataset category: blocked ones drop; a kept one is de-identified if identity is not
+# needed (unless its de-identification is keep), else encrypted to the recipient if
+# sensitive, else kept as is.
+category_obligations := result if {
+	blocked := blocked_categories
+	kept := dataset_categories - blocked
+	deidentified := {category: action |
+		some category, action in deidentifications
+		action != "keep"
+		category in kept
+	}
+	rest := kept - object.keys(deidentified)
+	sensitive := rest & sensitive_categories
+	dropped := {category: "drop" | some category in blocked}
+	encrypted := {category: "encrypt_for_recipient" | some category in sensitive}
+	unchanged := {category: "keep" | some category in rest - sensitive}
+	result := object.union(object.union(deidentified, dropped), object.union(encrypted, unchanged))
+}
 
-obligations := object.union(by_category, {name: "drop" | some name in not_in_agreement})
+# Each field gets its category's obligation, unless the agreement does not cover it.
+obligations := result if {
+	actions := category_obligations
+	by_category := {name: actions[category] | some name, category in dataset_fields}
+	result := object.union(by_category, {name: "drop" | some name in not_in_agreement})
+}
 
-# Some field leaves the hub in some form.
-any_released if count({action | some action in obligations} - {"drop"}) > 0
+# Some field leaves the hub in some form (stops at the first one found).
+any_released if {
+	some action in obligations
+	action != "drop"
+}

@@ -96,34 +96,44 @@ test_identity_not_needed_deidentifies if {
 }
 
 test_identity_not_needed_mapping if {
-	inp := data.tollhouse.testing.with_input({
-		"partner": {"role": "regulator"},
-		"purpose": "regulatory_reporting",
-		"agreement": {"purpose": "regulatory_reporting"},
-	})
-	data.tollhouse.fields.deidentification("identity") == "pseudonymize" with input as inp
-	data.tollhouse.fields.deidentification("identity_document") == "pseudonymize" with input as inp
-	data.tollhouse.fields.deidentification("vehicle_identifier") == "pseudonymize" with input as inp
-	data.tollhouse.fields.deidentification("financial_account") == "pseudonymize" with input as inp
-	data.tollhouse.fields.deidentification("contact") == "mask" with input as inp
-	data.tollhouse.fields.deidentification("free_text") == "mask" with input as inp
-	data.tollhouse.fields.deidentification("location_precise") == "generalize" with input as inp
-	data.tollhouse.fields.deidentification("income") == "generalize" with input as inp
-	data.tollhouse.fields.deidentification("biometric") == "drop" with input as inp
-	data.tollhouse.fields.deidentification("loan") == "keep" with input as inp
-	data.tollhouse.fields.transform("identity") == "pseudonymize" with input as inp
-	data.tollhouse.fields.transform("loan") == "keep" with input as inp
+	inp := data.tollhouse.testing.with_fields(
+		data.tollhouse.testing.with_input({
+			"partner": {"role": "regulator"},
+			"purpose": "regulatory_reporting",
+			"agreement": {"purpose": "regulatory_reporting", "fields": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]},
+			"consent": {"categories": ["identity", "identity_document", "vehicle_identifier", "financial_account", "contact", "free_text", "location_precise", "income", "biometric", "loan"]},
+		}),
+		{
+			"a": "identity", "b": "identity_document", "c": "vehicle_identifier", "d": "financial_account",
+			"e": "contact", "f": "free_text", "g": "location_precise", "h": "income", "i": "biometric", "j": "loan",
+		},
+	)
+	fields.deidentifications == {
+		"identity": "pseudonymize",
+		"identity_document": "pseudonymize",
+		"vehicle_identifier": "pseudonymize",
+		"financial_account": "pseudonymize",
+		"contact": "mask",
+		"free_text": "mask",
+		"location_precise": "generalize",
+		"income": "generalize",
+		"biometric": "drop",
+		"loan": "keep",
+	} with input as inp
+	fields.category_obligations.loan == "keep" with input as inp
+	fields.category_obligations.identity == "drop" with input as inp
 }
 
 test_no_deidentification_when_identity_needed if {
-	not data.tollhouse.fields.deidentification("identity") with input as testing.base_input
-	data.tollhouse.fields.transform("identity") == "keep" with input as testing.base_input
-	data.tollhouse.fields.transform("financial_account") == "encrypt_for_recipient" with input as testing.base_input
+	fields.deidentifications == {} with input as testing.base_input
+	fields.category_obligations.identity == "keep" with input as testing.base_input
+	fields.category_obligations.financial_account == "encrypt_for_recipient" with input as testing.base_input
 }
 
 test_linkable_identifier_stays_in_clear if {
-	not data.tollhouse.fields.deidentification("vehicle_identifier") with input as testing.ubi_input
-	data.tollhouse.fields.transform("vehicle_identifier") == "keep" with input as testing.ubi_input
+	not fields.deidentifications.vehicle_identifier with input as testing.ubi_input
+	fields.deidentifications.location_precise == "generalize" with input as testing.ubi_input
+	fields.category_obligations.vehicle_identifier == "keep" with input as testing.ubi_input
 }
 
 test_biometric_dropped_when_identity_not_needed if {

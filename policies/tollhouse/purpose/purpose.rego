@@ -2,6 +2,7 @@
 # within the purpose's fair-use caps.
 package tollhouse.purpose
 
+import data.tollhouse.consent
 import data.tollhouse.lib.timestamps
 
 definition := data.taxonomy.purposes[input.purpose]
@@ -18,7 +19,8 @@ violations contains "purpose.not_allowed_for_role" if {
 # The fair-use duration cap bounds a consent (agreements between businesses run longer).
 # The consent service refuses such consents at grant time; this is the second line.
 violations contains "purpose.duration_exceeded" if {
-	span := data.tollhouse.lib.timestamps.to_ns(input.consent.expires_at) - data.tollhouse.lib.timestamps.to_ns(input.consent.starts_at)
+	starts_at_ns := data.tollhouse.lib.timestamps.to_ns(input.consent.starts_at)
+	span := consent.expires_at_ns - starts_at_ns
 	span > definition.fair_use.max_duration_days * timestamps.ns_per_day
 }
 
@@ -42,5 +44,3 @@ identity_needed if definition.identity_needed == true
 default linkable := set()
 
 linkable := {category | some category in definition.linkable_categories}
-
-fair_use := definition.fair_use

@@ -80,5 +80,5 @@ test_linkable if {
 }
 
 test_fair_use if {
-	purpose.fair_use.fetches_per_day == 5000 with input as testing.base_input
+	purpose.definition.fair_use.fetches_per_day == 5000 with input as testing.base_input
 }

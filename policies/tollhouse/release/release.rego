@@ -30,14 +30,10 @@ allow if {
 # A denied request reports why it was denied; field-level reasons (which follow from the
 # denial, e.g. no category is granted by a withdrawn consent) only when the request passed.
 reasons := sort(request_violations) if count(request_violations) > 0
-
-reasons := sort(fields.reasons | nothing_released) if count(request_violations) == 0
-
-default obligations := {}
+else := sort(fields.reasons | nothing_released)
 
 obligations := fields.obligations if allow
-
-obligations := all_dropped if not allow
+else := all_dropped
 
 # (A comprehension in the head of a rule with a body trips regorus' scheduler: keep it apart.)
 all_dropped := {name: "drop" | some name, _ in fields.dataset_fields}
