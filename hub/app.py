@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         rights,
     ):
         app.include_router(module.router)
+        if module is agreements:
+            app.include_router(agreements.pull_router)
     install_docs(app)  # /docs, /redoc (issue 12)
     install_openapi(app)  # the problem+json answers, documented (issue 12)
     mount_portal(app, runtime)  # the consumer portal (issue 5): /portal

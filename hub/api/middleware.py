@@ -46,6 +46,8 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.hsts = hsts
+        # The same for every response: built once, copied into each request's list.
+        self._security_headers = tuple(security_headers("", hsts=hsts))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,9 +57,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
-        extra_headers = [(b"x-request-id", request_id.encode())] + security_headers(
-            scope.get("path", ""), hsts=self.hsts
-        )
+        extra_headers = [(b"x-request-id", request_id.encode()), *self._security_headers]
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             status = await self._handle(scope, receive, send, request_id, extra_headers)

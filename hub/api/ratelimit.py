@@ -13,6 +13,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import orjson
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.audit import append_event
-from hub.auth.tokens import AuthenticatedPartner
+from hub.auth.tokens import PARTNER_INFO_KEY, AuthenticatedPartner
 from hub.crypto.errors import NormalizationError
 from hub.ratelimit import (
     LookupVelocityError,
@@ -55,8 +56,17 @@ def route_class(request: Request) -> RouteClass:
     return ROUTE_CLASSES.get((request.method, template), "api")
 
 
+class _PartnerLimits(Protocol):
+    """What :func:`partner_limit` reads of a partner: a :class:`Partner` or a ``PartnerRow``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def rate_limits(self) -> dict[str, Any] | None: ...
+
+
 def partner_limit(
-    settings: Settings, partner: Partner | None, route_class: RouteClass
+    settings: Settings, partner: _PartnerLimits | None, route_class: RouteClass
 ) -> RateLimit:
     """The partner's registry setting for this class if it has one, else the settings'."""
     if partner is not None and partner.rate_limits:
@@ -74,11 +84,13 @@ def enforce_rate_limit(
     request: Request, runtime: Runtime, session: Session, caller: AuthenticatedPartner
 ) -> None:
     """Spend one token of the caller's bucket for this route's class (429 when empty). The
-    partner row is already in the session (the token check loaded it): no extra query."""
+    token check left the partner's row in ``session.info``: no extra query."""
     if not runtime.rate_limiter.enabled:
         return
     cls = route_class(request)
-    partner = session.get(Partner, caller.partner_id)
+    partner: _PartnerLimits | None = session.info.get(PARTNER_INFO_KEY)
+    if partner is None or partner.id != caller.partner_id:
+        partner = session.get(Partner, caller.partner_id)
     limit = partner_limit(runtime.settings, partner, cls)
     runtime.rate_limiter.check(caller.partner_id, cls, limit, session=session)
 

@@ -22,6 +22,17 @@ def test_an_expired_token_is_refused_after_its_signature_was_cached(
     assert hub.client.get("/v1/agreements", headers=headers).status_code == 401
 
 
+def test_a_token_issued_in_the_future_is_refused_after_its_signature_was_cached(
+    hub: HubEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = hub.auth("dealer-huadong")
+    assert hub.client.get("/v1/agreements", headers=headers).status_code == 200
+    assert hub.client.get("/v1/agreements", headers=headers).status_code == 200  # a hit
+    claims = hub.runtime.token_verifier._claims
+    monkeypatch.setattr(claims, "_now", lambda: int(time.time()) - 3600)  # before its iat
+    assert hub.client.get("/v1/agreements", headers=headers).status_code == 401
+
+
 def test_a_token_that_differs_in_any_byte_is_verified_again(hub: HubEnv) -> None:
     token = hub.token("dealer-nanfang")
     assert hub.client.get("/v1/agreements", headers={"Authorization": f"Bearer {token}"}).is_success

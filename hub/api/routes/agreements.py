@@ -12,6 +12,7 @@ from starlette.responses import Response
 from hub.api.denials import AuditDeniedAgreement
 from hub.api.deps import Auditor, CallerDep, Puller, RequestIdDep, RuntimeDep, SessionDep
 from hub.api.responses import json_response
+from hub.api.single_hop import SingleHopRoute
 from hub.registry import service as registry
 from hub.registry.models import Role
 from hub.registry.schemas import (
@@ -39,9 +40,9 @@ AgreementId = Annotated[str, Path(max_length=64, description="An agreement id (`
 RecordKey = Annotated[str, Path(max_length=128)]
 
 
-def get_actor(caller: CallerDep) -> registry.Actor:
+async def get_actor(caller: CallerDep) -> registry.Actor:
     """The caller as an agreement actor: a party, the operator (scope ``admin``) or a
-    regulator (reads every agreement)."""
+    regulator (reads every agreement). ``async``: it never blocks (no thread hop)."""
     return registry.Actor(
         partner_id=caller.partner_id,
         operator="admin" in caller.scopes,
@@ -239,7 +240,18 @@ def attest_deletion(
     return AgreementPublic.model_validate(agreement)
 
 
-@router.get(
+# The record pulls: the busiest calls. Same prefix, tags and dependencies as ``router``; each
+# request is served in one thread-pool call (``hub.api.single_hop``). Mounted right after
+# ``router`` (``hub.app``), so the routes and the OpenAPI document keep their order.
+pull_router = APIRouter(
+    prefix="/v1/agreements",
+    tags=["agreements"],
+    dependencies=[AuditDeniedAgreement],
+    route_class=SingleHopRoute,
+)
+
+
+@pull_router.get(
     "/{agreement_id}/records",
     response_model=ReleasePage,
     summary="Pull a page of records under an agreement",
@@ -273,7 +285,7 @@ def pull_records(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get(
+@pull_router.get(
     "/{agreement_id}/records/{record_key}",
     response_model=ReleasedRecord,
     summary="Pull one record under an agreement",
