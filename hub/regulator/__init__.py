@@ -3,8 +3,9 @@ holding ``audit:read`` (regulators, the operator): statistics charts, a search o
 log, a subject-pseudonym lookup, withdrawals not yet acknowledged, and "verify the log".
 
 Sign-in uses the partner's OAuth client id and secret, checked like the token endpoint checks
-them; sessions are signed cookies (:mod:`hub.regulator.sessions`). The web machinery (templates,
-catalogs, page headers, stylesheet) is the consumer portal's (:mod:`hub.portal`).
+them; sessions are signed cookies that signing out revokes on the server
+(:mod:`hub.regulator.sessions`, table ``regulator_revoked_sessions``). The web machinery
+(templates, catalogs, page headers, stylesheet) is the consumer portal's (:mod:`hub.portal`).
 """
 
 from __future__ import annotations

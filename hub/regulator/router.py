@@ -26,6 +26,7 @@ from hub.portal.i18n import LOCALES, N_
 from hub.registry.partners import list_partners
 from hub.regulator.charts import columns_chart, rows_chart
 from hub.regulator.logcheck import check_log, current_checkpoint, head_view
+from hub.regulator.sessions import revoke
 from hub.regulator.signin import sign_in
 from hub.regulator.subjects import SubjectNotFoundError, look_up_subject
 from hub.regulator.web import (
@@ -139,9 +140,13 @@ def sign_in_submit(
             notice=None,
             error=context.gettext(REFUSALS[refusal]),
         )
+    assert result.secret_id is not None
+    if context.session is not None:  # signing in again replaces a signed-in session: end it
+        revoke(session, context.session)
     context.new_session = dashboard.sessions.signed_in(
         partner_id=result.partner_id,
         epoch=result.epoch,
+        secret_id=result.secret_id,
         locale=context.session.locale if context.session else None,
         head=current_checkpoint(session, runtime.audit_signer),
     )
@@ -149,7 +154,10 @@ def sign_in_submit(
 
 
 @router.post("/sign-out")
-def sign_out(context: Checked) -> Response:
+def sign_out(context: Checked, session: SessionDep) -> Response:
+    """Ends the session on the server too: a copy of the cookie stops working."""
+    if context.session is not None:
+        revoke(session, context.session)
     locale = context.session.locale if context.session else None
     context.new_session = context.dashboard.sessions.anonymous(locale=locale)
     return context.redirect(f"{PREFIX}/sign-in?notice=signed-out")

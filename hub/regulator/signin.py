@@ -2,8 +2,9 @@
 
 The secret is checked exactly as the token endpoint checks ``client_secret_basic``: the partner
 must be active (:func:`hub.registry.partners.active_client`) and the secret must match one of its
-live secret hashes (:func:`hub.auth.secrets.client_secret_matches`, rotation grace included).
-Only partners holding the ``audit:read`` scope may sign in.
+live secret hashes (:func:`hub.auth.secrets.client_secret_matches`, rotation grace included;
+the session keeps the matching secret's id). Only partners holding the ``audit:read`` scope may
+sign in.
 
 Every attempt is an audit event (``regulator.sign_in``, outcome ``allowed`` or ``denied`` with a
 reason id); the failures in that log are also the rate-limit ledger, so the limit holds across
@@ -14,18 +15,19 @@ and, all together, for client ids that name no partner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.audit import append_event
 from hub.audit.models import AuditEvent
 from hub.auth.secrets import client_secret_matches
-from hub.registry.models import Partner, PartnerStatus
-from hub.registry.partners import active_client
+from hub.registry.models import ClientSecret, Partner, PartnerStatus
+from hub.registry.partners import active_client, live_secrets
 from hub.regulator.errors import RateLimitedError
+from hub.regulator.models import RevokedRegulatorSession
 from hub.regulator.settings import RegulatorSettings
 from hub.store.base import utcnow
 
@@ -43,6 +45,8 @@ class Refusal(StrEnum):
 class SignInResult:
     partner_id: str | None
     epoch: int = 0
+    #: The client secret (its row id) that matched.
+    secret_id: str | None = None
     refusal: Refusal | None = None
 
     @property
@@ -87,9 +91,16 @@ def sign_in(
     if _recent_failures(session, partner_id, settings.rate_window_seconds) >= limit:
         raise RateLimitedError()
     refusal: Refusal | None = None
+    matched: ClientSecret | None = None
+    if client is not None:
+        # The same live secrets as ``client.secret_hashes``, with their ids: the session keeps
+        # the one that matched, and ends when it stops authenticating.
+        live = live_secrets(session, partner_id=client.partner_id)
+        matches = [s for s in live if client_secret_matches(client_secret, s.secret_hash)]
+        matched = matches[0] if matches else None
     if client is None:
         refusal = Refusal.UNKNOWN_CLIENT
-    elif not any(client_secret_matches(client_secret, h) for h in client.secret_hashes):
+    elif matched is None:
         refusal = Refusal.WRONG_SECRET
     elif SCOPE not in client.scopes:
         refusal = Refusal.NO_SCOPE
@@ -103,9 +114,11 @@ def sign_in(
             "reasons": [refusal.value] if refusal else [],
         },
     )
-    if refusal is not None or client is None:
+    if refusal is not None or client is None or matched is None:
         return SignInResult(partner_id=partner_id, refusal=refusal)
-    return SignInResult(partner_id=client.partner_id, epoch=client.token_epoch)
+    return SignInResult(
+        partner_id=client.partner_id, epoch=client.token_epoch, secret_id=matched.id
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +130,46 @@ class Regulator:
     role: str
 
 
-def current_regulator(session: Session, *, partner_id: str, epoch: int) -> Regulator | None:
-    """The partner behind a session, if it may still use the dashboard: active, still holding
-    ``audit:read``, and with the token epoch it had at sign-in."""
-    partner = session.get(Partner, partner_id)
+#: Built once (a dashboard request runs it every time): the partner, whether the session id is
+#: revoked, whether the secret the session signed in with still authenticates.
+_SESSION_CHECK = select(
+    Partner,
+    exists().where(RevokedRegulatorSession.session_id == bindparam("session_id")),
+    exists().where(
+        ClientSecret.id == bindparam("secret_id"),
+        ClientSecret.partner_id == bindparam("partner_id"),
+        or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > bindparam("now")),
+    ),
+).where(Partner.id == bindparam("partner_id"))
+
+
+def current_regulator(
+    session: Session,
+    *,
+    partner_id: str,
+    epoch: int,
+    session_id: str,
+    secret_id: str,
+    now: datetime | None = None,
+) -> Regulator | None:
+    """The partner behind a signed-in session, if the session may still use the dashboard: the
+    partner is active, still holds ``audit:read`` and has the token epoch it had at sign-in;
+    the secret it signed in with still authenticates (not past a rotation's grace period); and
+    the session was not signed out (its id is not revoked). One statement, primary-key lookups
+    only."""
+    params = {
+        "partner_id": partner_id,
+        "session_id": session_id,
+        "secret_id": secret_id,
+        "now": now or utcnow(),
+    }
+    row = session.execute(_SESSION_CHECK, params).one_or_none()
+    if row is None:
+        return None
+    partner, is_revoked, is_secret_live = row
     if (
-        partner is None
+        is_revoked
+        or not is_secret_live
         or partner.status != PartnerStatus.ACTIVE
         or SCOPE not in (partner.scopes or [])
         or partner.token_epoch != epoch

@@ -122,8 +122,17 @@ def get_context(request: Request, dashboard: DashboardDep, session: SessionDep) 
     value = dashboard.sessions.decode(request.cookies.get(dashboard.cookie_name))
     regulator = None
     if value is not None and value.partner_id is not None:
-        regulator = current_regulator(session, partner_id=value.partner_id, epoch=value.epoch)
-        if regulator is None:  # suspended, scope withdrawn or epoch bumped: signed out
+        if value.session_id is not None and value.secret_id is not None:  # always, see from_json
+            regulator = current_regulator(
+                session,
+                partner_id=value.partner_id,
+                epoch=value.epoch,
+                session_id=value.session_id,
+                secret_id=value.secret_id,
+            )
+        # Signed out elsewhere, suspended, scope withdrawn, epoch bumped or secret rotated
+        # away: no session (the sign-in page, the cookie cleared).
+        if regulator is None:
             value = None
     context = Context(
         dashboard=dashboard,

@@ -10,6 +10,7 @@ import hub.portal.models
 import hub.ratelimit.models
 import hub.records.models
 import hub.registry.models
+import hub.regulator.models
 import hub.rights.models
 from hub.store.base import Base
 
@@ -22,6 +23,7 @@ MODEL_MODULES = (
     hub.ratelimit.models,
     hub.records.models,
     hub.registry.models,
+    hub.regulator.models,
     hub.rights.models,
 )
 

@@ -167,6 +167,53 @@ def test_regulator_journey(hub: HubEnv, base_url: str, browser: object, size: st
         context.close()
 
 
+def test_signing_out_ends_a_copied_cookie(hub: HubEnv, base_url: str, browser: object) -> None:
+    """Sign in, copy the session cookie into a second browser, sign out in the first: the copy,
+    which opened the dashboard a moment before, now gets the sign-in page."""
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    name = hub.client.app.state.regulator.cookie_name  # type: ignore[attr-defined]
+    first = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    second = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    credentials = hub.partner(REGULATOR)
+    try:
+        page = first.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{base_url}/regulator/sign-in")
+        page.get_by_role("button", name="English").click()
+        page.locator("#client_id").fill(credentials["client_id"])
+        page.locator("#client_secret").fill(credentials["client_secret"])
+        page.locator("#sign-in").click()
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        cookies = [c for c in first.cookies() if c.get("name") == name]
+        assert len(cookies) == 1, first.cookies()
+        second.add_cookies(cookies)  # type: ignore[arg-type]
+
+        stolen = second.new_page()
+        stolen.set_default_timeout(30_000)
+        stolen.goto(f"{base_url}/regulator/events")
+        expect(stolen.get_by_role("heading", name="Events")).to_be_visible()  # the copy works
+
+        page.locator("#sign-out").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+        stolen.goto(f"{base_url}/regulator/overview")
+        # No session at all now, so the sign-in page in the default language (Chinese).
+        expect(stolen.get_by_role("heading", name="登录")).to_be_visible()
+        expect(stolen.locator("#client_secret")).to_be_visible()
+        assert stolen.url == f"{base_url}/regulator/sign-in"
+        assert not [
+            c
+            for c in second.cookies()
+            if c.get("name") == name and c.get("value") == cookies[0].get("value")
+        ]
+        _shot(stolen, "desktop-8b-copied-cookie-signed-out")
+    finally:
+        first.close()
+        second.close()
+
+
 def test_a_rewritten_log_is_shown_as_such(hub: HubEnv, base_url: str, browser: object) -> None:
     """Runs last in this module (it damages the module's hub): the operator rewrites an old
     event and re-signs the log from scratch; the verify page says so, plainly."""

@@ -8,6 +8,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.registry.partners import live_secrets
 from hub.regulator.sessions import RegulatorSession
 from tests.portal.helpers import demo_consumers
 from tests.regulator.helpers import (
@@ -154,7 +155,16 @@ def test_forged_and_expired_cookies_are_ignored(hub: HubEnv) -> None:
     expired = RegulatorSession(regulator_id, "x" * 43, None, int(time.time()) - 1)
     client.cookies.set(COOKIE, dashboard.sessions.encode(expired))
     assert client.get("/regulator/overview", follow_redirects=False).status_code == 303
-    live = RegulatorSession(regulator_id, "x" * 43, None, int(time.time()) + 600)
+    with hub.session() as session:
+        secret_id = live_secrets(session, partner_id=regulator_id)[-1].id
+    live = RegulatorSession(
+        regulator_id,
+        "x" * 43,
+        None,
+        int(time.time()) + 600,
+        session_id="sid-forged-test",
+        secret_id=secret_id,
+    )
     payload, _mac = dashboard.sessions.encode(live).split(".")
     client.cookies.set(COOKIE, payload + ".AAAA")
     assert client.get("/regulator/overview", follow_redirects=False).status_code == 303
