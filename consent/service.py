@@ -18,13 +18,16 @@ revocations and expiries also put a notification for the recipient in the outbox
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, String, Table, and_, bindparam, or_, select, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from consent.errors import (
     ConsentNotFoundError,
@@ -312,6 +315,94 @@ def _rank(consent: Consent, now: datetime) -> tuple[int, datetime]:
     return (1 if usable else 0, consent.created_at)
 
 
+class _Unindexed(FunctionElement[str]):
+    """A column as it is, but not one the database may pick an index for on SQLite.
+
+    SQLite's planner (without statistics) prefers ``ix_consents_recipient_purpose`` for a
+    page's consent query, which reads every consent of the recipient and purpose (thousands)
+    instead of those of the page's subjects. The unary ``+`` is SQLite's documented way to
+    keep a term out of the index choice; the value and the result are unchanged. Other
+    databases render the bare column and plan with their own statistics.
+    """
+
+    name = "unindexed"
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Unindexed)
+def _unindexed_default(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_Unindexed, "sqlite")
+def _unindexed_sqlite(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.clauses, **kw))
+
+
+_CONSENTS = cast(Table, Consent.__table__)
+# The columns a state needs, by position (see ``consent_states``): no ORM objects, and the
+# statements are built once, so a release pays neither ORM loading nor statement construction.
+_STATE_COLUMNS = (
+    _CONSENTS.c.id,
+    _CONSENTS.c.subject_id,
+    _CONSENTS.c.status,
+    _CONSENTS.c.starts_at,
+    _CONSENTS.c.expires_at,
+    _CONSENTS.c.created_at,
+    _CONSENTS.c.categories,
+    _CONSENTS.c.sensitive,
+    _CONSENTS.c.cross_border,
+    _CONSENTS.c.receipt_id,
+)
+#: The columns of a consent state, in the order :func:`states_from_rows` reads them.
+STATE_COLUMNS = _STATE_COLUMNS
+_USABLE_STATUSES = _CONSENTS.c.status.not_in([ConsentStatus.REQUESTED, ConsentStatus.DENIED])
+
+
+def state_condition(subject_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """The consents a state is read from, for the subject ``subject_id`` (a column or a bind
+    parameter): those of the recipient (bind parameter ``recipient_id``) or, naming no
+    recipient, of its role (``recipient_role``), for the purpose (``purpose``), neither
+    requested nor denied. For a statement of the caller's that reads :data:`STATE_COLUMNS`
+    along with other rows (the release path's one-record pull)."""
+    return and_(
+        _CONSENTS.c.subject_id == subject_id,
+        or_(
+            _Unindexed(_CONSENTS.c.recipient_id) == bindparam("recipient_id"),
+            and_(
+                _CONSENTS.c.recipient_id.is_(None),
+                _CONSENTS.c.recipient_role == bindparam("recipient_role"),
+            ),
+        ),
+        _CONSENTS.c.purpose == bindparam("purpose"),
+        _USABLE_STATUSES,
+    )
+
+
+_STATE_FILTER = (
+    _CONSENTS.c.subject_id.in_(bindparam("subject_ids", expanding=True, type_=String())),
+    _CONSENTS.c.purpose == bindparam("purpose"),
+    _USABLE_STATUSES,
+)
+_STATES_OF_RECIPIENT = select(*_STATE_COLUMNS).where(
+    _Unindexed(_CONSENTS.c.recipient_id) == bindparam("recipient_id"), *_STATE_FILTER
+)
+_STATES_OF_RECIPIENT_OR_ROLE = select(*_STATE_COLUMNS).where(
+    or_(
+        _Unindexed(_CONSENTS.c.recipient_id) == bindparam("recipient_id"),
+        and_(
+            _CONSENTS.c.recipient_id.is_(None),
+            _CONSENTS.c.recipient_role == bindparam("recipient_role"),
+        ),
+    ),
+    *_STATE_FILTER,
+)
+_ACTIVE = str(ConsentStatus.ACTIVE)
+_EXPIRING = (str(ConsentStatus.ACTIVE), str(ConsentStatus.PAUSED))
+_EXPIRED = str(ConsentStatus.EXPIRED)
+
+
 def consent_states(
     session: Session,
     *,
@@ -329,44 +420,59 @@ def consent_states(
     """
     if not subject_ids:
         return {}
-    recipient = Consent.recipient_id == recipient_id
-    if recipient_role is not None:
-        recipient = or_(
-            recipient,
-            and_(Consent.recipient_id.is_(None), Consent.recipient_role == recipient_role),
-        )
-    rows = session.scalars(
-        select(Consent).where(
-            Consent.subject_id.in_(list(subject_ids)),
-            recipient,
-            Consent.purpose == purpose,
-            Consent.status.not_in([ConsentStatus.REQUESTED, ConsentStatus.DENIED]),
-        )
-    ).all()
-    best: dict[str, Consent] = {}
-    for consent in rows:
-        current = best.get(consent.subject_id)
-        if current is None or _rank(consent, now) > _rank(current, now):
-            best[consent.subject_id] = consent
+    if session.autoflush:  # as an ORM query would: this session's own changes are read too
+        session.flush()
+    params: dict[str, Any] = {
+        "subject_ids": list(subject_ids),
+        "recipient_id": recipient_id,
+        "purpose": purpose,
+    }
+    if recipient_role is None:
+        statement = _STATES_OF_RECIPIENT
+    else:
+        statement = _STATES_OF_RECIPIENT_OR_ROLE
+        params["recipient_role"] = recipient_role
+    rows = session.execute(statement, params).all()
+    return states_from_rows(rows, subject_ids=subject_ids, now=now)
+
+
+def states_from_rows(
+    rows: Iterable[Sequence[Any]], *, subject_ids: Collection[str], now: datetime
+) -> dict[str, ConsentState]:
+    """:func:`consent_states` from rows of :data:`STATE_COLUMNS` the caller read (all of the
+    subjects' rows that match :func:`state_condition`, in its transaction)."""
+    # Per subject: the best row and its rank, (usable now, created_at) as in :func:`_rank`.
+    best: dict[str, tuple[tuple[int, datetime], Sequence[Any]]] = {}
+    for row in rows:
+        status, starts_at, expires_at, created_at = row[2], row[3], row[4], row[5]
+        rank = (1 if status == _ACTIVE and starts_at <= now < expires_at else 0, created_at)
+        current = best.get(row[1])
+        if current is None or rank > current[0]:
+            best[row[1]] = (rank, row)
     states: dict[str, ConsentState] = {}
     for subject_id in subject_ids:
         found = best.get(subject_id)
         if found is None:
             states[subject_id] = ConsentState.missing()
             continue
-        consent = found
-        status = effective_status(consent, now)
-        if status == ConsentStatus.ACTIVE and now < consent.starts_at:
+        (
+            consent_id, _, status, starts_at, expires_at, _, categories, sensitive, cross_border,
+            receipt_id,
+        ) = found[1]  # fmt: skip
+        # As :func:`effective_status`: an active or paused consent past its end is expired.
+        if status in _EXPIRING and now >= expires_at:
+            status = _EXPIRED
+        elif status == _ACTIVE and now < starts_at:
             status = MISSING
         states[subject_id] = ConsentState(
-            consent_id=consent.id,
+            consent_id=consent_id,
             status=str(status),
-            categories=frozenset(consent.categories),
-            expires_at=consent.expires_at,
-            sensitive=consent.sensitive,
-            cross_border=consent.cross_border,
-            receipt_id=consent.receipt_id,
-            starts_at=consent.starts_at,
+            categories=frozenset(categories),
+            expires_at=expires_at,
+            sensitive=sensitive,
+            cross_border=cross_border,
+            receipt_id=receipt_id,
+            starts_at=starts_at,
         )
     return states
 
@@ -1199,6 +1305,7 @@ def consents_of_subject(session: Session, subject_id: str) -> Sequence[Consent]:
 
 __all__ = [
     "MISSING",
+    "STATE_COLUMNS",
     "ConsentService",
     "ConsentState",
     "ConsentTerms",
@@ -1208,6 +1315,8 @@ __all__ = [
     "consent_states",
     "effective_status",
     "grant_consent",
+    "state_condition",
+    "states_from_rows",
     "validate_terms",
     "withdraw_consent",
 ]

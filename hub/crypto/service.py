@@ -32,10 +32,11 @@ from __future__ import annotations
 import binascii
 import logging
 import os
+import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,7 +66,7 @@ from hub.crypto.models import SubjectKey
 from hub.crypto.normalize import normalize_identifier
 from hub.store.base import utcnow
 
-__all__ = ["FieldProtector", "RewrapProgress"]
+__all__ = ["KEY_COLUMNS", "FieldOpener", "FieldProtector", "RewrapProgress"]
 
 log = logging.getLogger("hub.crypto")
 
@@ -74,14 +75,27 @@ DETERMINISTIC_PREFIX = "td1"
 DATA_KEY_VERSION = 1
 _TOKEN_HEAD = f"{TOKEN_PREFIX}.{DATA_KEY_VERSION}."
 _HEAD_LEN = len(_TOKEN_HEAD)
+_HEAD_BYTES = _TOKEN_HEAD.encode("ascii")
 _dumps = orjson.dumps  # plain str values: the common case, no checks needed
 _NONCE = 12
-_TAG = 16
 _CREATED_INFO_KEY = "hub.crypto.created_keys"
 # PostgreSQL advisory lock: key creators hold it shared, KEK retirement exclusive (see retire).
 _KEK_LOCK_ID = 0x746F6C6C_6B656B  # "tollkek"
 
 _subject_keys: Table = SubjectKey.__table__  # type: ignore[assignment]
+#: A subject's key row as :meth:`FieldProtector.refresh_from` reads it.
+KEY_COLUMNS = (
+    _subject_keys.c.subject_id,
+    _subject_keys.c.kek_version,
+    _subject_keys.c.wrapped_key,
+    _subject_keys.c.shredded_at,
+)
+# Built once (the release path runs it on every pull): keys and shredded marks of a page.
+_REFRESH_KEYS = select(*KEY_COLUMNS).where(
+    _subject_keys.c.subject_id.in_(
+        bindparam("ids", expanding=True, type_=_subject_keys.c.subject_id.type)
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,23 +178,31 @@ class _KeyCache:
         return f"<data key cache: {len(self._items)}/{self._max} entries, ttl {self._ttl}s>"
 
 
+_U32 = struct.Struct(">I").pack
+
+
 def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+    return _U32(len(data)) + data
 
 
 _AAD_HEAD = b"tollhouse/field/v1\x00"
 _dataset_parts: dict[tuple[str, int], bytes] = {}
 
 
-def _aad_prefix(dataset_id: str, record_key: str, version: int) -> bytes:
-    """AAD = head | version | len+dataset | len+record key | field name (appended per field)."""
+def _dataset_part(dataset_id: str, version: int) -> bytes:
     part = _dataset_parts.get((dataset_id, version))
     if part is None:
         if len(_dataset_parts) > 4096:
             _dataset_parts.clear()
         part = _AAD_HEAD + version.to_bytes(4, "big") + _lp(dataset_id.encode("utf-8"))
         _dataset_parts[(dataset_id, version)] = part
-    return part + _lp(record_key.encode("utf-8"))
+    return part
+
+
+def _aad_prefix(dataset_id: str, record_key: str, version: int) -> bytes:
+    """AAD = head | version | len+dataset | len+record key | field name (appended per field)."""
+    key = record_key.encode("utf-8")
+    return _dataset_part(dataset_id, version) + _U32(len(key)) + key
 
 
 _name_parts: dict[str, bytes] = {}
@@ -196,33 +218,49 @@ def _name_bytes(name: str) -> bytes:
 
 
 def _open_tokens(
-    aead: AESGCM, prefix: bytes, sealed: Mapping[str, str], names: list[str]
+    aead: AESGCM,
+    prefix: bytes,
+    sealed: Mapping[str, str],
+    names: list[str],
+    name_parts: list[bytes],
 ) -> dict[str, Any]:
     """Decrypt the named tokens of one record (the hot path of every pull; kept flat).
 
-    The values are decoded with one ``orjson.loads`` of the record's plaintexts joined as a JSON
-    array: every plaintext passed its GCM tag, so it is the single JSON value ``seal_fields``
-    wrote (never a NUL byte, which marks the rare stdlib-encoded value, decoded one by one).
+    ``name_parts[i]`` is ``names[i]`` in UTF-8 (the AAD's last part); a name the record lacks
+    is skipped. The values are decoded with one ``orjson.loads`` of the record's plaintexts
+    joined as a JSON array: every plaintext passed its GCM tag, so it is the single JSON value
+    ``seal_fields`` wrote (never a NUL byte, which marks the rare stdlib-encoded value, decoded
+    one by one).
     """
     decrypt = aead.decrypt
     a2b = binascii.a2b_base64
     plains: list[bytes] = []
     append = plains.append
-    for name in names:
-        token = sealed[name]
-        try:
-            if not token.startswith(_TOKEN_HEAD):
-                raise ValueError
+    name = ""
+    token: Any = None
+    try:
+        for name, part in zip(names, name_parts, strict=True):
+            token = sealed[name]
             raw = token.encode("ascii")
-            rem = (len(raw) - _HEAD_LEN) & 3
-            if rem and raw[-1] not in _B64_LAST[rem]:
-                raise ValueError  # stray bits: not the one canonical spelling
-            data = a2b(raw[_HEAD_LEN:].translate(_B64_DEC) + _B64_PAD[rem], strict_mode=True)
-            if len(data) < _NONCE + _TAG:
+            if raw[:_HEAD_LEN] != _HEAD_BYTES:
                 raise ValueError
-            append(decrypt(data[:_NONCE], data[_NONCE:], prefix + _name_bytes(name)))
-        except (ValueError, InvalidTag, AttributeError, TypeError):
-            raise _decrypt_error(name, token) from None
+            rem = (len(raw) - _HEAD_LEN) & 3
+            if rem:
+                if raw[-1] not in _B64_LAST[rem]:
+                    raise ValueError  # stray bits: not the one canonical spelling
+                data = a2b(raw[_HEAD_LEN:].translate(_B64_DEC) + _B64_PAD[rem], strict_mode=True)
+            else:
+                data = a2b(raw[_HEAD_LEN:].translate(_B64_DEC), strict_mode=True)
+            # Shorter than nonce + tag cannot pass: AESGCM refuses a nonce under 8 bytes
+            # (ValueError) and a ciphertext under its 16-byte tag (InvalidTag).
+            append(decrypt(data[:_NONCE], data[_NONCE:], prefix + part))
+    except KeyError:  # the record lacks a field: open those it has
+        present = [i for i, n in enumerate(names) if n in sealed]
+        return _open_tokens(
+            aead, prefix, sealed, [names[i] for i in present], [name_parts[i] for i in present]
+        )
+    except (ValueError, InvalidTag, AttributeError, TypeError):
+        raise _decrypt_error(name, token) from None
     joined = b",".join(plains)
     if b"\x00" not in joined:
         try:
@@ -238,6 +276,41 @@ def _open_tokens(
         except ValueError:
             raise _decrypt_error(name, sealed[name]) from None
     return out
+
+
+class FieldOpener:
+    """Opens the same fields of many records of one dataset in one transaction (a page of the
+    release path): what :meth:`FieldProtector.open_fields` does per record, with the names'
+    AAD parts computed once and each subject's data key looked up once.
+
+    Made by :meth:`FieldProtector.opener`; use it only within the transaction it was made in
+    (the keys it remembers are those this transaction may use; erasures are seen by
+    :meth:`FieldProtector.refresh` at the start of each page).
+    """
+
+    __slots__ = ("_data_key", "_head", "_keys", "_names", "_parts")
+
+    def __init__(
+        self, data_key: Callable[[str], AESGCM], dataset_id: str, names: Collection[str]
+    ) -> None:
+        self._data_key = data_key
+        self._head = _dataset_part(dataset_id, DATA_KEY_VERSION)
+        self._names = list(names)
+        self._parts = [_name_bytes(n) for n in self._names]
+        self._keys: dict[str, AESGCM] = {}
+
+    def open(self, subject_id: str, record_key: str, sealed: Mapping[str, str]) -> dict[str, Any]:
+        """As ``open_fields(session, subject_id=..., dataset_id=..., record_key=...,
+        sealed=..., only=names)``, with the same errors."""
+        aead = self._keys.get(subject_id)
+        if aead is None:
+            if not any(n in sealed for n in self._names):
+                return {}  # nothing to open: no key needed (as open_fields)
+            aead = self._keys[subject_id] = self._data_key(subject_id)
+        key = record_key.encode("utf-8")
+        return _open_tokens(
+            aead, self._head + _U32(len(key)) + key, sealed, self._names, self._parts
+        )
 
 
 def _innermost(session: Session) -> SessionTransaction:
@@ -343,7 +416,16 @@ class FieldProtector:
             return {}
         aead = self._data_key(session, subject_id, create=False)
         prefix = _aad_prefix(dataset_id, record_key, DATA_KEY_VERSION)
-        return _open_tokens(aead, prefix, sealed, names)
+        return _open_tokens(aead, prefix, sealed, names, [_name_bytes(n) for n in names])
+
+    def opener(self, session: Session, *, dataset_id: str, only: Collection[str]) -> FieldOpener:
+        """A :class:`FieldOpener` of the fields ``only`` of records of ``dataset_id``, for
+        this session's current transaction."""
+
+        def data_key(subject_id: str) -> AESGCM:
+            return self._data_key(session, subject_id, create=False)
+
+        return FieldOpener(data_key, dataset_id, only)
 
     # -- data keys --------------------------------------------------------------------------
 
@@ -370,25 +452,32 @@ class FieldProtector:
         the release path's page of subjects: drops the cached keys of subjects shredded now
         (another process may have erased them), caches the others' keys; returns the shredded.
         """
-        created = self._created_here(session)
         ids = sorted(set(subject_ids))
         shredded: set[str] = set()
         for start in range(0, len(ids), 1000):
-            rows = session.execute(
-                select(
-                    _subject_keys.c.subject_id,
-                    _subject_keys.c.kek_version,
-                    _subject_keys.c.wrapped_key,
-                    _subject_keys.c.shredded_at,
-                ).where(_subject_keys.c.subject_id.in_(ids[start : start + 1000]))
-            )
-            for subject_id, kek_version, wrapped, shredded_at in rows:
-                if shredded_at is not None:
-                    shredded.add(subject_id)
-                    self._cache.drop(subject_id)
-                if subject_id in created or self._cache.get(subject_id) is not None:
-                    continue
-                self._cache.put(subject_id, self._unwrap(subject_id, kek_version, wrapped))
+            rows = session.execute(_REFRESH_KEYS, {"ids": ids[start : start + 1000]})
+            shredded |= self.refresh_from(session, rows)
+        return frozenset(shredded)
+
+    def refresh_from(
+        self,
+        session: Session,
+        rows: Iterable[Sequence[Any]],
+    ) -> frozenset[str]:
+        """:meth:`refresh` from rows of :data:`KEY_COLUMNS` the caller read in its own statement
+        (in this session's transaction), e.g. joined to the records it is about to open. A row
+        whose ``subject_id`` is ``None`` (an outer join that found no key) is skipped."""
+        created = self._created_here(session)
+        shredded: set[str] = set()
+        for subject_id, kek_version, wrapped, shredded_at in rows:
+            if subject_id is None:
+                continue
+            if shredded_at is not None:
+                shredded.add(subject_id)
+                self._cache.drop(subject_id)
+            if subject_id in created or self._cache.get(subject_id) is not None:
+                continue
+            self._cache.put(subject_id, self._unwrap(subject_id, kek_version, wrapped))
         return frozenset(shredded)
 
     def forget_shredded(self, session: Session, subject_ids: Collection[str]) -> frozenset[str]:

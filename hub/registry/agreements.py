@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from consent.webhooks import enqueue_agreement_notice
@@ -280,7 +280,134 @@ def agreement_for_recipient(session: Session, *, agreement_id: str, partner_id: 
     return agreement
 
 
-def ensure_in_force(agreement: Agreement, now: datetime) -> None:
+@dataclass(frozen=True, slots=True)
+class AgreementTerms:
+    """What the release pipeline reads of an agreement, as plain values."""
+
+    id: str
+    provider_id: str
+    recipient_id: str
+    dataset_id: str
+    purpose: str
+    fields: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    cross_border: bool
+    status: str
+
+    @classmethod
+    def of(cls, agreement: Agreement) -> AgreementTerms:
+        return cls(
+            id=agreement.id,
+            provider_id=agreement.provider_id,
+            recipient_id=agreement.recipient_id,
+            dataset_id=agreement.dataset_id,
+            purpose=agreement.purpose,
+            fields=list(agreement.fields),
+            valid_from=agreement.valid_from,
+            valid_until=agreement.valid_until,
+            cross_border=agreement.cross_border,
+            status=agreement.status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetTerms:
+    """What the release pipeline reads of a dataset: its provider and its current schema."""
+
+    id: str
+    provider_id: str
+    schema: dict[str, Any]
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetTerms:
+        return cls(id=dataset.id, provider_id=dataset.provider_id, schema=dataset.schema)
+
+    @property
+    def field_categories(self) -> dict[str, str]:
+        """As :attr:`Dataset.field_categories`: a new dict on each call."""
+        fields: dict[str, dict[str, Any]] = self.schema["fields"]
+        return {name: spec["category"] for name, spec in fields.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseTerms:
+    """An agreement, its dataset and its recipient's registered keys, for one pull."""
+
+    agreement: AgreementTerms
+    dataset: DatasetTerms
+    #: The recipient's registered JWKS (``Partner.jwks``), for ``encrypt_for_recipient``.
+    recipient_jwks: dict[str, Any] | None
+
+
+_AGREEMENTS = cast(Table, Agreement.__table__)
+_DATASETS = cast(Table, Dataset.__table__)
+_PARTNERS = cast(Table, Partner.__table__)
+# One statement, built once: the agreement, its dataset and its recipient (foreign keys make
+# both joins exact). Positions are read by ``release_terms``.
+_RELEASE_TERMS = (
+    select(
+        _AGREEMENTS.c.id,
+        _AGREEMENTS.c.provider_id,
+        _AGREEMENTS.c.recipient_id,
+        _AGREEMENTS.c.dataset_id,
+        _AGREEMENTS.c.purpose,
+        _AGREEMENTS.c.fields,
+        _AGREEMENTS.c.valid_from,
+        _AGREEMENTS.c.valid_until,
+        _AGREEMENTS.c.cross_border,
+        _AGREEMENTS.c.status,
+        _DATASETS.c.provider_id,
+        _DATASETS.c.schema,
+        _PARTNERS.c.jwks,
+    )
+    .join_from(_AGREEMENTS, _DATASETS, _DATASETS.c.id == _AGREEMENTS.c.dataset_id)
+    .join(_PARTNERS, _PARTNERS.c.id == _AGREEMENTS.c.recipient_id)
+    .where(_AGREEMENTS.c.id == bindparam("agreement_id"))
+)
+
+
+def release_terms(session: Session, *, agreement_id: str, partner_id: str) -> ReleaseTerms:
+    """:func:`agreement_for_recipient` for the release path, in one statement and without ORM
+    objects: the agreement if the partner is its recipient (otherwise exactly as if it did not
+    exist), with its dataset and the recipient's keys.
+
+    Read in the caller's transaction after flushing the session, so what this session changed
+    is seen too, and so is whatever was committed before (a suspension, a termination). An
+    accepted agreement whose start date has come is activated by :func:`agreement_for_recipient`
+    (under its row lock), then read again.
+    """
+    session.flush()
+    row = session.execute(_RELEASE_TERMS, {"agreement_id": agreement_id}).first()
+    if row is None or row[2] != partner_id:
+        raise AgreementNotFoundError()
+    if row[9] == AgreementStatus.ACCEPTED and row[6] <= utcnow():
+        agreement_for_recipient(session, agreement_id=agreement_id, partner_id=partner_id)
+        session.flush()
+        row = session.execute(_RELEASE_TERMS, {"agreement_id": agreement_id}).one()
+    (
+        id_, provider_id, recipient_id, dataset_id, purpose, fields, valid_from, valid_until,
+        cross_border, status, dataset_provider_id, schema, jwks,
+    ) = row  # fmt: skip
+    return ReleaseTerms(
+        agreement=AgreementTerms(
+            id=id_,
+            provider_id=provider_id,
+            recipient_id=recipient_id,
+            dataset_id=dataset_id,
+            purpose=purpose,
+            fields=fields,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            cross_border=cross_border,
+            status=status,
+        ),
+        dataset=DatasetTerms(id=dataset_id, provider_id=dataset_provider_id, schema=schema),
+        recipient_jwks=jwks,
+    )
+
+
+def ensure_in_force(agreement: Agreement | AgreementTerms, now: datetime) -> None:
     """Raise :class:`AgreementInactiveError` unless records may be pulled under it now. An
     accepted agreement is in force from its start date even before the sweep marks it active;
     one past its end date is expired even before the sweep marks it so."""

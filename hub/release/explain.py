@@ -15,6 +15,7 @@ from hub.crypto import FieldProtector
 from hub.errors import NotFoundError
 from hub.records.erasure import find_subject
 from hub.registry.models import Agreement, Dataset, Partner
+from hub.registry.service import AgreementTerms, DatasetTerms
 from hub.release.pipeline import policy_input
 
 
@@ -64,8 +65,8 @@ def explain_release(
     )
     document = policy_input(
         caller=caller,
-        agreement=agreement,
-        dataset=dataset,
+        agreement=AgreementTerms.of(agreement),
+        dataset=DatasetTerms.of(dataset),
         consent=state,
         subject_jurisdiction=subject.jurisdiction,
         now=now,

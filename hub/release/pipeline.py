@@ -11,28 +11,35 @@ what the previous one produced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 import orjson
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Table, select
+from sqlalchemy import Integer, Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from consent.service import ConsentState, consent_states
+from consent.service import (
+    STATE_COLUMNS,
+    ConsentState,
+    consent_states,
+    state_condition,
+    states_from_rows,
+)
 from hub.audit import append_event, append_events
 from hub.auth.tokens import AuthenticatedPartner
 from hub.crypto import FieldProtector, SubjectShreddedError
 from hub.crypto.recipient import recipient_encryption_key
+from hub.crypto.service import KEY_COLUMNS, FieldOpener
 from hub.deid.guard import EgressGuard, entities_for_categories
 from hub.errors import NotFoundError
 from hub.policy import Decision, PolicyEngine, canonical_digest
 from hub.records.models import DataSubject, Record
 from hub.registry import service as registry
 from hub.registry.errors import AgreementInactiveError, AgreementNotFoundError
-from hub.registry.models import Agreement, Dataset, Partner
+from hub.registry.service import AgreementTerms, DatasetTerms, ReleaseTerms
 from hub.release.cursor import CursorCodec
 from hub.release.obligations import ObligationApplier
 
@@ -50,6 +57,38 @@ class ReleaseGates:
 
 _RECORDS = cast(Table, Record.__table__)
 _DATA_SUBJECTS = cast(Table, DataSubject.__table__)
+# Core columns, not ORM entities: the page's rows come back as plain tuples. Both statements
+# are built once, with bind parameters, so a pull pays no statement construction.
+_PAGE_COLUMNS = select(
+    _RECORDS.c.id,
+    _RECORDS.c.record_key,
+    _RECORDS.c.version,
+    _RECORDS.c.subject_id,
+    _RECORDS.c.sealed,
+    _DATA_SUBJECTS.c.jurisdiction,
+).join(_DATA_SUBJECTS, _DATA_SUBJECTS.c.id == _RECORDS.c.subject_id)
+# One record: its subject's key row and consent rows (as many rows as consents, at least one)
+# come with it, so a one-record pull reads in one statement what a page reads in three.
+_SUBJECT_KEYS = KEY_COLUMNS[0].table
+_KEYS_AT = len(_PAGE_COLUMNS.selected_columns)
+_STATES_AT = _KEYS_AT + len(KEY_COLUMNS)
+_ONE_RECORD = (
+    _PAGE_COLUMNS.add_columns(*KEY_COLUMNS, *STATE_COLUMNS)
+    .outerjoin(_SUBJECT_KEYS, _SUBJECT_KEYS.c.subject_id == _RECORDS.c.subject_id)
+    .outerjoin(STATE_COLUMNS[0].table, state_condition(_RECORDS.c.subject_id))
+    .where(
+        _RECORDS.c.dataset_id == bindparam("dataset_id"),
+        _RECORDS.c.record_key == bindparam("record_key"),
+    )
+)
+_PAGE = (
+    _PAGE_COLUMNS.where(
+        _RECORDS.c.dataset_id == bindparam("dataset_id"),
+        _RECORDS.c.id > bindparam("after_id"),
+    )
+    .order_by(_RECORDS.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 @dataclass(slots=True)
@@ -79,6 +118,8 @@ class _Plan:
     undeliverable: list[str]
     #: Every opened field is released as it is: no per-field obligation work.
     all_keep: bool
+    #: Opens ``open_names`` of this page's records (each subject's key looked up once).
+    opener: FieldOpener
 
 
 @dataclass
@@ -167,8 +208,8 @@ def _rfc3339(value: datetime) -> str:
 def policy_input(
     *,
     caller: AuthenticatedPartner,
-    agreement: Agreement,
-    dataset: Dataset,
+    agreement: AgreementTerms,
+    dataset: DatasetTerms,
     consent: ConsentState,
     subject_jurisdiction: str,
     now: datetime,
@@ -209,7 +250,7 @@ def policy_input(
 
 
 def _deny_and_log(
-    session: Session, request: PullRequest, *, reason: str, agreement: Agreement | None
+    session: Session, request: PullRequest, *, reason: str, agreement: AgreementTerms | None
 ) -> None:
     """Record a refused request durably before the error reaches the caller."""
     append_event(
@@ -228,26 +269,28 @@ def _deny_and_log(
     session.commit()
 
 
-def _resolve_agreement(session: Session, request: PullRequest) -> tuple[Agreement, Dataset]:
+def _resolve_agreement(session: Session, request: PullRequest) -> ReleaseTerms:
+    """The agreement, its dataset and the recipient's keys, read in one statement."""
     try:
-        agreement = registry.agreement_for_recipient(
+        terms = registry.release_terms(
             session, agreement_id=request.agreement_id, partner_id=request.caller.partner_id
         )
     except AgreementNotFoundError:
         _deny_and_log(session, request, reason="agreement.not_recipient", agreement=None)
         raise
     try:
-        registry.ensure_in_force(agreement, request.now)
+        registry.ensure_in_force(terms.agreement, request.now)
     except AgreementInactiveError as exc:
-        _deny_and_log(session, request, reason=exc.reason, agreement=agreement)
+        _deny_and_log(session, request, reason=exc.reason, agreement=terms.agreement)
         raise
-    dataset = session.get(Dataset, agreement.dataset_id)
-    if dataset is None:  # guarded by a foreign key; kept for the type checker
-        raise AgreementNotFoundError()
-    return agreement, dataset
+    return terms
 
 
-def _plan(decision: Decision, recipient_key: dict[str, Any] | None) -> _Plan:
+def _plan(
+    decision: Decision,
+    recipient_key: dict[str, Any] | None,
+    opener: Callable[[list[str]], FieldOpener],
+) -> _Plan:
     open_names: list[str] = []
     undeliverable: list[str] = []
     for name, action in decision.obligations.items():
@@ -258,11 +301,17 @@ def _plan(decision: Decision, recipient_key: dict[str, Any] | None) -> _Plan:
             continue
         open_names.append(name)
     all_keep = all(decision.obligations[name] == "keep" for name in open_names)
-    return _Plan(open_names=open_names, undeliverable=undeliverable, all_keep=all_keep)
+    return _Plan(
+        open_names=open_names,
+        undeliverable=undeliverable,
+        all_keep=all_keep,
+        opener=opener(open_names),
+    )
 
 
 def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> ReleasedPage:
-    agreement, dataset = _resolve_agreement(session, request)
+    terms = _resolve_agreement(session, request)
+    agreement, dataset = terms.agreement, terms.dataset
     caller = request.caller
 
     after_id = 0
@@ -270,54 +319,62 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         after_id = gates.cursors.decode(
             request.cursor, agreement_id=agreement.id, partner_id=caller.partner_id
         )
-    # Core columns, not ORM entities: the page's rows come back as plain tuples.
-    query = (
-        select(
-            _RECORDS.c.id,
-            _RECORDS.c.record_key,
-            _RECORDS.c.version,
-            _RECORDS.c.subject_id,
-            _RECORDS.c.sealed,
-            _DATA_SUBJECTS.c.jurisdiction,
-        )
-        .join(_DATA_SUBJECTS, _DATA_SUBJECTS.c.id == _RECORDS.c.subject_id)
-        .where(_RECORDS.c.dataset_id == dataset.id)
-    )
+    protector = gates.protector
     if request.record_key is not None:
-        query = query.where(_RECORDS.c.record_key == request.record_key)
-    else:
-        query = (
-            query.where(_RECORDS.c.id > after_id).order_by(_RECORDS.c.id).limit(request.limit + 1)
+        joined = session.execute(
+            _ONE_RECORD,
+            {
+                "dataset_id": dataset.id,
+                "record_key": request.record_key,
+                "recipient_id": caller.partner_id,
+                "recipient_role": caller.role,
+                "purpose": agreement.purpose,
+            },
+        ).all()
+        rows: Sequence[Sequence[Any]] = [row[:_KEYS_AT] for row in joined[:1]]
+        subject_ids = {row[3] for row in rows}
+        states = states_from_rows(
+            [row[_STATES_AT:] for row in joined if row[_STATES_AT] is not None],
+            subject_ids=subject_ids,
+            now=request.now,
         )
-    rows = session.execute(query).all()
-    has_more = request.record_key is None and len(rows) > request.limit
-    rows = rows[: request.limit]
-
-    subject_ids = {row[3] for row in rows}
-    states = consent_states(
-        session,
-        subject_ids=subject_ids,
-        recipient_id=caller.partner_id,
-        purpose=agreement.purpose,
-        now=request.now,
-        recipient_role=caller.role,
-    )
+        # erasures seen at once; the subject's key cached
+        protector.refresh_from(session, [row[_KEYS_AT:_STATES_AT] for row in joined[:1]])
+        has_more = False
+    else:
+        rows = session.execute(
+            _PAGE, {"dataset_id": dataset.id, "after_id": after_id, "limit": request.limit + 1}
+        ).all()
+        has_more = len(rows) > request.limit
+        rows = rows[: request.limit]
+        subject_ids = {row[3] for row in rows}
+        states = consent_states(
+            session,
+            subject_ids=subject_ids,
+            recipient_id=caller.partner_id,
+            purpose=agreement.purpose,
+            now=request.now,
+            recipient_role=caller.role,
+        )
+        protector.refresh(session, subject_ids)  # erasures seen at once; the page's keys cached
 
     groups: dict[str, _DecisionGroup] = {}
     decided: dict[tuple[object, ...], _DecisionGroup] = {}
     categories = dataset.field_categories  # a property that builds a dict: once per page
     free_text_fields = [n for n, c in categories.items() if c == FREE_TEXT]
-    protector = gates.protector
-    protector.refresh(session, subject_ids)  # erasures seen at once; the page's keys cached
     # Per subject: its decision group and its pseudonym for the recipient. A decision depends
     # on a record only through its subject (consent state, jurisdiction), so once per subject.
     per_subject: dict[str, tuple[_DecisionGroup, str]] = {}
-    recipient: Partner | None = None
+    recipient_jwks = terms.recipient_jwks
     recipient_key: dict[str, Any] | None = None
+    recipient_checked = False
     items: list[dict[str, Any]] = []
     encrypted: dict[str, list[str]] = {}
     dataset_id = dataset.id
-    open_fields = protector.open_fields
+
+    def opener(names: list[str]) -> FieldOpener:
+        return protector.opener(session, dataset_id=dataset_id, only=names)
+
     apply = gates.obligations.apply
 
     for _id, record_key, version, subject_id, sealed, jurisdiction in rows:
@@ -342,13 +399,12 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                         decision=decision, input_digest=canonical_digest(policy_doc)
                     )
                     if decision.allow:
-                        if recipient is None and any(
+                        if not recipient_checked and any(
                             a == "encrypt_for_recipient" for a in decision.obligations.values()
                         ):
-                            recipient = session.get(Partner, caller.partner_id)
-                            if recipient is not None:
-                                recipient_key = recipient_encryption_key(recipient.jwks)
-                        found.plan = _plan(decision, recipient_key)
+                            recipient_key = recipient_encryption_key(recipient_jwks)
+                            recipient_checked = True
+                        found.plan = _plan(decision, recipient_key, opener)
                 decided[group_key] = found
             audit_pseudonym = protector.pseudonym("audit", subject_id)
             found.subjects.add(audit_pseudonym)
@@ -364,21 +420,15 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             group.withheld_keys.append(record_key)
             continue
         try:
-            opened = open_fields(
-                session,
-                subject_id=subject_id,
-                dataset_id=dataset_id,
-                record_key=record_key,
-                sealed=sealed,
-                only=plan.open_names,
-            )
+            opened = plan.opener.open(subject_id, record_key, sealed)
         except SubjectShreddedError:
             # The subject was erased: their data key is gone, so nothing of theirs can leave.
             group.withheld_keys.append(record_key)
             group.erased_keys.append(record_key)
             continue
-        if plan.undeliverable:
-            group.undelivered.update(n for n in plan.undeliverable if n in sealed)
+        for name in plan.undeliverable:
+            if name in sealed:
+                group.undelivered.add(name)
         sealed_names: list[str]
         if plan.all_keep:
             released, sealed_names = opened, []
@@ -388,7 +438,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                 obligations=group.decision.obligations,
                 categories=categories,
                 recipient_id=caller.partner_id,
-                recipient_jwks=recipient.jwks if recipient else None,
+                recipient_jwks=recipient_jwks,
             )
             if sealed_names:
                 encrypted[record_key] = sealed_names
@@ -463,7 +513,7 @@ def _audit_page(
     session: Session,
     gates: ReleaseGates,
     request: PullRequest,
-    agreement: Agreement,
+    agreement: AgreementTerms,
     groups: Mapping[str, _DecisionGroup],
 ) -> None:
     """One audit event per decision (a page with no records still leaves one event), appended

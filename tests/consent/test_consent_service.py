@@ -334,3 +334,57 @@ def test_history_rows_are_never_rewritten(
         == "withdrawn"
     )
     assert session.get(Consent, consent.id) is not None
+
+
+def test_states_rank_a_subjects_consents_and_see_unflushed_changes(
+    hub: HubEnv, people: list[Consumer], session: Session, service: ConsentService
+) -> None:
+    """A usable consent wins over a newer unusable one; otherwise the newest explains; what
+    this session changed but has not flushed is what the states are computed from."""
+    _, subject_id = person_without_consent(hub, people, TAKEN)
+    now = utcnow()
+
+    def grant(start: datetime, days: int) -> Consent:
+        return service.grant(
+            session, subject_id=subject_id, recipient_id=lender_id(hub),
+            terms=ConsentTerms(purpose=PURPOSE, categories=("loan",), starts_at=start,
+                               expires_at=start + timedelta(days=days)),
+            channel="test", now=start,
+        )  # fmt: skip
+
+    def state() -> str | None:
+        found = consent_states(
+            session, subject_ids=[subject_id], recipient_id=lender_id(hub), purpose=PURPOSE,
+            now=now, recipient_role="lender",
+        )[subject_id]  # fmt: skip
+        return found.consent_id if found.status == "active" else found.status
+
+    usable = grant(now - timedelta(minutes=1), 3)
+    newer = grant(now - timedelta(seconds=1), 3)
+    service.withdraw(session, consent_id=newer.id, subject_id=subject_id, channel="t")
+    assert state() == usable.id  # usable beats newer
+    usable.status = ConsentStatus.PAUSED  # in memory only: autoflush writes it first
+    assert usable in session.dirty
+    assert state() == "withdrawn"  # nothing usable: the newest explains
+
+
+def test_states_query_keeps_the_recipient_out_of_sqlites_index_choice(session: Session) -> None:
+    """On SQLite the page's consents are found through the subjects, not by reading every
+    consent of the recipient and purpose (the planner's choice without statistics)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from consent.service import _STATES_OF_RECIPIENT_OR_ROLE as statement
+
+    assert "+consents.recipient_id" in str(statement.compile(dialect=sqlite.dialect()))
+    assert "+consents" not in str(statement.compile(dialect=postgresql.dialect()))
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    bound = statement.params(
+        subject_ids=["a", "b", "c"], recipient_id="ptn_x", recipient_role="lender", purpose="p"
+    )
+    sql = str(
+        bound.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    )
+    plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_consents_subject_id" in details and "recipient_purpose" not in details

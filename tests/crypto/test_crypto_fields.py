@@ -405,3 +405,70 @@ def test_refresh_sees_erasures_elsewhere_and_caches_the_rest_in_one_query(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 1
+
+
+# -- FieldOpener: the release path's per-page opener must open exactly as open_fields does
+
+
+@PROP
+@given(
+    values=st.dictionaries(field_names, json_values, min_size=1, max_size=5),
+    only=st.lists(field_names, max_size=6, unique=True),
+)
+def test_opener_opens_as_open_fields(
+    prop_env: PropertyEnv, values: dict[str, Any], only: list[str]
+) -> None:
+    sealed = seal(prop_env, values)
+    names = [*only, *list(values)[:2]]  # some present, maybe some missing, in this order
+    with prop_env.sessions.begin() as s:
+        expected = prop_env.protector.open_fields(s, **RECORD, sealed=sealed, only=names)
+        opener = prop_env.protector.opener(s, dataset_id=RECORD["dataset_id"], only=names)
+        opened = opener.open(RECORD["subject_id"], RECORD["record_key"], sealed)
+        assert opened == expected
+        assert list(opened) == list(expected)  # the same order
+        # the same opener, again (the subject's key now remembered)
+        assert opener.open(RECORD["subject_id"], RECORD["record_key"], sealed) == expected
+
+
+def test_opener_refuses_what_open_fields_refuses(
+    protector: FieldProtector, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as s:
+        sealed = protector.seal_fields(s, **RECORD, fields={"a": 1, "b": "x"})
+    token = sealed["b"]
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    cases = {
+        "another record": ({**sealed}, "rec-2"),
+        "tampered": ({**sealed, "b": tampered}, "rec-1"),
+        "too short for a nonce and a tag": ({**sealed, "b": "tf1.1.AAAAAAAA"}, "rec-1"),
+        "not base64": ({**sealed, "b": "tf1.1.AA!A"}, "rec-1"),
+        "not a token": ({**sealed, "b": 42}, "rec-1"),
+        "unknown version": ({**sealed, "b": "tf1.9." + token[6:]}, "rec-1"),
+    }
+    for label, (record, record_key) in cases.items():
+        with sessions.begin() as s:
+            opener = protector.opener(s, dataset_id=RECORD["dataset_id"], only=["a", "b"])
+            with pytest.raises(FieldDecryptError) as opened_error:
+                opener.open(RECORD["subject_id"], record_key, record)
+            with pytest.raises(FieldDecryptError) as fields_error:
+                protector.open_fields(
+                    s, **{**RECORD, "record_key": record_key}, sealed=record, only=["a", "b"]
+                )
+            assert str(opened_error.value) == str(fields_error.value), label
+
+
+def test_opener_of_a_shredded_subject(
+    protector: FieldProtector, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as s:
+        sealed = protector.seal_fields(s, **RECORD, fields={"a": 1})
+    with sessions.begin() as s:
+        assert protector.shred_subject(s, RECORD["subject_id"]) is True
+    with sessions.begin() as s:
+        opener = protector.opener(s, dataset_id=RECORD["dataset_id"], only=["a"])
+        for _ in range(2):  # a failed lookup is not remembered as a key
+            with pytest.raises(SubjectShreddedError):
+                opener.open(RECORD["subject_id"], RECORD["record_key"], sealed)
+        # nothing to open: no key needed, as with open_fields
+        assert opener.open(RECORD["subject_id"], RECORD["record_key"], {"z": "tf1.1.AAAA"}) == {}
+        assert protector.open_fields(s, **RECORD, sealed={"z": "tf1.1.AAAA"}, only=["a"]) == {}

@@ -319,3 +319,39 @@ def test_an_accepted_agreement_is_activated_on_its_start_date_at_the_first_pull(
     assert [(e["event"], e["actor"]) for e in events][-1] == ("activated", "system")
     assert hub.client.get(url, params={"limit": 5}, headers=hub.auth(LENDER)).status_code == 200
     assert len(history(hub, LENDER, agreement["id"])) == len(events)
+
+
+def test_release_terms_read_what_the_orm_reads_in_one_statement(hub: HubEnv) -> None:
+    """The release path's read of an agreement, its dataset and its recipient's keys."""
+    from sqlalchemy import event
+
+    from hub.registry.errors import AgreementNotFoundError
+    from hub.registry.models import Dataset, Partner
+
+    agreement = propose(hub, LENDER, proposal(SALES, "credit_assessment", ["vin", "price_cny"]))
+    post(hub, DEALER, f"/v1/agreements/{agreement['id']}/acceptance")
+    lender = str(hub.partner(LENDER)["partner_id"])
+    with hub.session() as session:
+        statements: list[str] = []
+        connection = session.connection()
+        event.listen(connection, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        terms = registry.release_terms(session, agreement_id=agreement["id"], partner_id=lender)
+        assert len(statements) == 1
+        row = session.get(Agreement, agreement["id"])
+        dataset = session.get(Dataset, SALES)
+        partner = session.get(Partner, lender)
+        assert row is not None and dataset is not None and partner is not None
+        assert terms.agreement == registry.AgreementTerms.of(row)
+        assert terms.dataset == registry.DatasetTerms.of(dataset)
+        assert terms.dataset.field_categories == dataset.field_categories
+        assert terms.recipient_jwks == partner.jwks
+
+        for who, agreement_id in ((DEALER, agreement["id"]), (LENDER, "agr_unknown")):
+            partner_id = str(hub.partner(who)["partner_id"])
+            with pytest.raises(AgreementNotFoundError):
+                registry.release_terms(session, agreement_id=agreement_id, partner_id=partner_id)
+
+        row.status = "suspended"  # not flushed yet: still what this session reads
+        terms = registry.release_terms(session, agreement_id=agreement["id"], partner_id=lender)
+        assert terms.agreement.status == "suspended"
+        session.rollback()
