@@ -42,6 +42,7 @@ from hub.audit.merkle import (
 )
 from hub.audit.models import AuditEvent, AuditEventSubject, SignedTreeHead, TreeBlock
 from hub.store.base import new_id, utcnow
+from hub.store.db import SQLITE_BEGINS_IMMEDIATE
 
 # "tollaudt": the advisory lock key that serialises appends across hub processes.
 AUDIT_APPEND_LOCK = 0x746F6C6C61756474
@@ -75,7 +76,8 @@ def _lock_for_append(conn: Connection) -> None:
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.execute(_PG_APPEND_LOCK, {"key": AUDIT_APPEND_LOCK})
-    elif dialect == "sqlite":
+    elif dialect == "sqlite" and not conn.info.get(SQLITE_BEGINS_IMMEDIATE):
+        # The hub's own engines already hold the lock (BEGIN IMMEDIATE); others take it here.
         conn.execute(_SQLITE_WRITE_LOCK)
 
 

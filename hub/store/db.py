@@ -15,6 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 #: them all, or requests queue for a connection and time out under load.
 POOL_SIZE = 10
 MAX_OVERFLOW = 40
+#: ``Connection.info`` key set on SQLite connections of :func:`make_engine`, whose every
+#: transaction begins with ``BEGIN IMMEDIATE`` (holding the write lock from the start), so a
+#: writer that must hold the lock before it reads (the audit append) need not take it again.
+SQLITE_BEGINS_IMMEDIATE = "tollhouse.sqlite_begins_immediate"
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -53,7 +57,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # Every unit of work that reads and then appends to the audit log must hold the
             # write lock from the start: a deferred transaction that read before another
             # connection committed cannot upgrade to a writer (SQLITE_BUSY_SNAPSHOT).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Sent on the driver's connection: through SQLAlchemy's execution path it cost
+            # ~80 us of every request's ~1.4 ms (statement events do not see it).
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            conn.info[SQLITE_BEGINS_IMMEDIATE] = True
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
