@@ -11,6 +11,7 @@ what the previous one produced.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,6 +139,8 @@ class _DecisionGroup:
     input_digest: str = ""
     guard_findings: dict[str, int] = field(default_factory=dict)
     plan: _Plan | None = None
+    #: Each record's subject (audit pseudonym), for splitting a large decision's audit event.
+    key_subject: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,11 @@ class PullRequest:
 
 
 FREE_TEXT = "free_text"
+#: Records one audit event covers at most. A decision over more of a page's records is written
+#: as several events, each with whole subjects (their consents and keys): the log refuses events
+#: over 256 KiB, and a record can take ~300 bytes of one (a 128-character key, its subject's
+#: pseudonym and consent), so a page of 1,000 records of 1,000 subjects would not fit in one.
+MAX_RECORDS_PER_EVENT = 250
 
 
 def _decision_key(state: ConsentState, jurisdiction: str, now: datetime) -> tuple[object, ...]:
@@ -364,7 +372,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     free_text_fields = [n for n, c in categories.items() if c == FREE_TEXT]
     # Per subject: its decision group and its pseudonym for the recipient. A decision depends
     # on a record only through its subject (consent state, jurisdiction), so once per subject.
-    per_subject: dict[str, tuple[_DecisionGroup, str]] = {}
+    per_subject: dict[str, tuple[_DecisionGroup, str, str]] = {}
     recipient_jwks = terms.recipient_jwks
     recipient_key: dict[str, Any] | None = None
     recipient_checked = False
@@ -413,8 +421,10 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             known = per_subject[subject_id] = (
                 found,
                 protector.pseudonym(caller.partner_id, subject_id),
+                audit_pseudonym,
             )
-        group, subject_pseudonym = known
+        group, subject_pseudonym, audit_subject = known
+        group.key_subject[record_key] = audit_subject
         plan = group.plan
         if plan is None:  # the decision does not allow
             group.withheld_keys.append(record_key)
@@ -483,15 +493,24 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     )
 
 
-def _decision_record(group: _DecisionGroup) -> dict[str, Any]:
+def _decision_record(group: _DecisionGroup, subjects: set[str] | None) -> dict[str, Any]:
+    """The audit record of a decision: of all its subjects, or only of ``subjects``."""
     obligations = group.decision.obligations
+    released, withheld, erased = group.released_keys, group.withheld_keys, group.erased_keys
+    consents = group.consents
+    if subjects is not None:
+        of = group.key_subject
+        released = [k for k in released if of[k] in subjects]
+        withheld = [k for k in withheld if of[k] in subjects]
+        erased = [k for k in erased if of[k] in subjects]
+        consents = {s: c for s, c in consents.items() if s in subjects}
     return {
         "decision_id": group.decision.decision_id,
         "allow": group.decision.allow,
         "reasons": list(group.decision.reasons),
         "consents": {
             subject: {"consent_id": consent_id, "receipt_id": receipt_id}
-            for subject, (consent_id, receipt_id) in sorted(group.consents.items())
+            for subject, (consent_id, receipt_id) in sorted(consents.items())
         },
         "input_digest": group.input_digest,
         "fields_released": sorted(
@@ -502,11 +521,33 @@ def _decision_record(group: _DecisionGroup) -> dict[str, Any]:
         ),
         "transforms": {n: a for n, a in sorted(obligations.items()) if a not in ("keep", "drop")},
         "guard_findings": dict(sorted(group.guard_findings.items())),
-        "subjects": sorted(group.subjects),
-        "released_keys": group.released_keys,
-        "withheld_keys": group.withheld_keys,
-        "erased_keys": group.erased_keys,
+        "subjects": sorted(group.subjects if subjects is None else subjects),
+        "released_keys": released,
+        "withheld_keys": withheld,
+        "erased_keys": erased,
     }
+
+
+def _event_parts(group: _DecisionGroup) -> list[set[str] | None]:
+    """The subjects of each audit event a decision is written as: one event of all of them
+    (``None``) up to :data:`MAX_RECORDS_PER_EVENT` records; beyond, subjects packed whole in
+    sorted order, at most that many records a part (a subject with more gets a part alone)."""
+    if len(group.released_keys) + len(group.withheld_keys) <= MAX_RECORDS_PER_EVENT:
+        return [None]
+    records = Counter(group.key_subject.values())
+    parts: list[set[str] | None] = []
+    part: set[str] = set()
+    size = 0
+    for subject in sorted(group.subjects):
+        count = records[subject]
+        if part and size + count > MAX_RECORDS_PER_EVENT:
+            parts.append(part)
+            part, size = set(), 0
+        part.add(subject)
+        size += count
+    if part:
+        parts.append(part)
+    return parts
 
 
 def _audit_page(
@@ -516,8 +557,9 @@ def _audit_page(
     agreement: AgreementTerms,
     groups: Mapping[str, _DecisionGroup],
 ) -> None:
-    """One audit event per decision (a page with no records still leaves one event), appended
-    together under one lock. Each names its request, so a page's events can be read as one."""
+    """One audit event per decision (a page with no records still leaves one event; a decision
+    over many records, several: ``part`` ``[i, n]``), appended together under one lock. Each
+    names its request, so a page's events can be read as one."""
     common = {
         "kind": "release",
         "partner_id": request.caller.partner_id,
@@ -535,16 +577,19 @@ def _audit_page(
             [{**common, "outcome": "empty", "released": 0, "withheld": 0, "decisions": []}],
         )
         return
-    append_events(
-        session,
-        [
-            {
+    events: list[dict[str, Any]] = []
+    for group in groups.values():
+        parts = _event_parts(group)
+        for i, subjects in enumerate(parts, start=1):
+            record = _decision_record(group, subjects)
+            event: dict[str, Any] = {
                 **common,
-                "outcome": "released" if group.released_keys else "withheld",
-                "released": len(group.released_keys),
-                "withheld": len(group.withheld_keys),
-                "decisions": [_decision_record(group)],
+                "outcome": "released" if record["released_keys"] else "withheld",
+                "released": len(record["released_keys"]),
+                "withheld": len(record["withheld_keys"]),
+                "decisions": [record],
             }
-            for group in groups.values()
-        ],
-    )
+            if len(parts) > 1:
+                event["part"] = [i, len(parts)]
+            events.append(event)
+    append_events(session, events)
