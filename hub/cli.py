@@ -181,7 +181,8 @@ def erase(
         str | None, typer.Option(help="E-mail address (compared case-insensitively).")
     ] = None,
 ) -> None:
-    """Erase a subject by crypto-shredding their data key; the erasure is audited."""
+    """Erase a subject by crypto-shredding their data key and end their live consents (the
+    recipients are notified); the erasure is audited."""
     from hub.errors import NotFoundError
     from hub.records.erasure import erase_subject
     from hub.records.service import IDENTIFIER_VALIDATORS
@@ -202,6 +203,7 @@ def erase(
             erasure = erase_subject(
                 session,
                 protector=runtime.protector,
+                consents=runtime.consents,
                 identifiers=identifiers,
                 actor="operator:cli",
                 reason=reason,
@@ -213,6 +215,11 @@ def erase(
         runtime.engine.dispose()
     state = "erased" if erasure.erased_now else "was already erased"
     console.print(f"subject {erasure.subject} {state}; their records can no longer be read")
+    if erasure.consents_revoked or erasure.requests_denied:
+        console.print(
+            f"{erasure.consents_revoked} consent(s) revoked (their recipients are told to delete "
+            f"what they hold), {erasure.requests_denied} pending request(s) denied"
+        )
 
 
 @app.command()

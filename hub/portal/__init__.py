@@ -58,7 +58,7 @@ def build_portal(runtime: Runtime, settings: PortalSettings | None = None) -> Po
             protector=runtime.protector,
             jwks=runtime.signing_keys.public_jwks,
         ),
-        rights=ConsumerRights(runtime.protector),
+        rights=ConsumerRights(runtime.protector, runtime.consents),
         catalogs=Catalogs.load(),
         templates=make_templates(),
         secure_cookies=urlsplit(runtime.settings.issuer).scheme == "https",

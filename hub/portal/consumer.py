@@ -6,10 +6,11 @@ portal errors. No consent rule lives here; the consent service decides.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session
 
+from consent.erasure import ended_by_erasure
 from consent.errors import (
     ConsentNotFoundError,
     InvalidConsentError,
@@ -18,6 +19,7 @@ from consent.errors import (
 from consent.models import ConsentMode, ConsentStatus
 from consent.service import ConsentOverview, ConsentService, GrantChoices
 from hub.portal.errors import PortalConflictError, PortalInvalidError, PortalNotFoundError
+from hub.portal.i18n import N_
 from hub.portal.labels import CATEGORY_LABELS, PURPOSE_LABELS, STATUS_LABELS
 
 Gettext = Callable[[str], str]
@@ -55,6 +57,8 @@ class ConsentView:
     can_withdraw: bool
     categories: tuple[CategoryChoice, ...] = ()
     duration_days: int = 0
+    #: Why it ended, when the erasure of the consumer's data ended it (not the consumer).
+    erasure_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,30 @@ class ConsumerPortal:
         names = self._names(session, [*requests, *shown])
         groups: dict[str, PartnerGroup] = {}
         ended: list[ConsentView] = []
+        by_erasure = ended_by_erasure(
+            session,
+            [
+                i.consent.id
+                for i in shown
+                if i.status in (ConsentStatus.REVOKED, ConsentStatus.DENIED)
+            ],
+        )
         for item in shown:
             view = self._view(item, names, gettext)
             if view.can_withdraw:
                 groups.setdefault(view.partner, PartnerGroup(view.partner)).consents.append(view)
             else:
-                ended.append(view)
+                note = ""
+                if view.id in by_erasure:
+                    note = gettext(
+                        N_(
+                            "Ended when your data was erased; the partner was told to delete "
+                            "what it received about you."
+                        )
+                        if item.status == ConsentStatus.REVOKED and item.consent.recipient_id
+                        else N_("Ended when your data was erased.")
+                    )
+                ended.append(replace(view, erasure_note=note))
         return Home(
             requests=[self._view(i, names, gettext) for i in requests],
             groups=sorted(groups.values(), key=lambda g: g.partner),

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.service import ConsentService
 from hub.crypto import FieldProtector
 from hub.crypto.errors import CryptoError
 from hub.portal.consumer import Gettext
@@ -86,8 +87,9 @@ def _shown(value: object) -> str:
 
 
 class ConsumerRights:
-    def __init__(self, protector: FieldProtector) -> None:
+    def __init__(self, protector: FieldProtector, consents: ConsentService) -> None:
         self.protector = protector
+        self.consents = consents
 
     def erased(self, session: Session, *, subject_id: str) -> bool:
         return service.is_erased(session, subject_id=subject_id)
@@ -246,12 +248,17 @@ class ConsumerRights:
                 message = N_("Please write the correct value (at most 500 characters).")
             raise FormRefused(422, message) from exc
 
-    def erase(self, session: Session, *, subject_id: str, mobile: str) -> RightsRequest:
+    def erase(self, session: Session, *, subject_id: str, identifier: str) -> RightsRequest:
+        """Erase the consumer, confirmed by their own mobile number or e-mail address."""
         try:
             return service.erase_my_data(
-                session, protector=self.protector, subject_id=subject_id, mobile=mobile
+                session,
+                protector=self.protector,
+                consents=self.consents,
+                subject_id=subject_id,
+                identifier=identifier,
             )
         except InvalidRightsRequestError as exc:
             raise FormRefused(
-                422, N_("That is not your mobile number. Nothing was erased.")
+                422, N_("That is not your mobile number or e-mail address. Nothing was erased.")
             ) from exc

@@ -383,15 +383,19 @@ def erasure_page(consumer: SignedIn, session: SessionDep) -> Response:
 def erase(
     consumer: CheckedConsumer,
     session: SessionDep,
+    identifier: Annotated[str, Form(max_length=254)] = "",
     mobile: Annotated[str, Form(max_length=40)] = "",
     confirm: Annotated[bool, Form()] = False,
 ) -> Response:
+    """Confirmed by the consumer's own mobile number or e-mail address (``identifier``; the
+    form of earlier versions sent ``mobile``, still accepted)."""
     context = consumer.context
+    typed = identifier or mobile
     if not confirm:
         error = context.gettext(N_("Please tick the box to confirm. Nothing was erased."))
         return context.render("erasure.html", status=422, error=error, erased=False)
     try:
-        context.portal.rights.erase(session, subject_id=consumer.subject_id, mobile=mobile)
+        context.portal.rights.erase(session, subject_id=consumer.subject_id, identifier=typed)
     except FormRefused as refused:
         error = context.gettext(refused.message)
         return context.render("erasure.html", status=refused.status, error=error, erased=False)

@@ -8,9 +8,10 @@ Transitions (each one an append-only :class:`RightsRequestEvent`)::
         └──────────────┴───────▶ rejected      (a reason is required)
 
 Erasure runs requested -> in_progress -> completed in one transaction, after the portal's
-confirmation step; open corrections of the subject are rejected by the hub in the same
-transaction (their sealed values die with the subject's key). Every change is audited. The
-caller commits.
+confirmation step; in the same transaction the subject's live consents end (revoked, so each
+recipient is told to delete; pending requests denied) and open corrections of the subject are
+rejected by the hub (their sealed values die with the subject's key). Every change is audited.
+The caller commits.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.service import ConsentService
 from hub.audit import append_event
 from hub.crypto import FieldProtector, SubjectKey
 from hub.crypto.errors import CryptoError, NormalizationError, SubjectShreddedError
 from hub.errors import FieldError, NotFoundError
-from hub.records.erasure import erase_subject, find_subject
+from hub.records.erasure import erase_subject_id, find_subject
 from hub.records.models import Record
 from hub.registry.models import Dataset
 from hub.rights.errors import (
@@ -195,21 +197,26 @@ def erase_my_data(
     session: Session,
     *,
     protector: FieldProtector,
+    consents: ConsentService,
     subject_id: str,
-    mobile: str,
+    identifier: str,
 ) -> RightsRequest:
-    """Erase the signed-in consumer at once by crypto-shredding (``erase_subject``).
+    """Erase the signed-in consumer at once by crypto-shredding (``erase_subject_id``), which
+    also ends their live consents (each recipient is told to delete what it holds).
 
-    ``mobile`` is the confirmation: the consumer types their own mobile number, which must
-    lead to this very subject (a different or unknown number is refused, nothing changes).
+    ``identifier`` is the confirmation: the consumer types their own mobile number or, with an
+    ``@``, their e-mail address (either one they can sign in with), which must lead by blind
+    index to this very subject (a different, unknown or malformed one is refused, nothing
+    changes).
     """
+    kind = "email" if "@" in identifier else "mobile"
     try:
-        subject = find_subject(session, protector, {"mobile": mobile})
+        subject = find_subject(session, protector, {kind: identifier.strip()})
     except (NotFoundError, NormalizationError, CryptoError):
         subject = None
     if subject is None or subject.id != subject_id:
         raise InvalidRightsRequestError(
-            "that is not your mobile number", [FieldError("mobile", "not your mobile number")]
+            f"that is not your {kind}", [FieldError("identifier", f"not your {kind}")]
         )
     request = RightsRequest(
         id=new_id("rrq"), kind=RightsKind.ERASURE, subject_id=subject_id, created_at=utcnow()
@@ -218,10 +225,11 @@ def erase_my_data(
     _event(session, request, RightsStatus.REQUESTED, actor=CONSUMER)
     _event(session, request, RightsStatus.IN_PROGRESS, actor=HUB)
     session.flush()
-    erasure = erase_subject(
+    erasure = erase_subject_id(
         session,
         protector=protector,
-        identifiers={"mobile": mobile},
+        consents=consents,
+        subject_id=subject_id,
         actor="portal",
         reason=f"erasure requested by the consumer ({request.id})",
     )

@@ -173,7 +173,8 @@ def test_whole_journey(hub: HubEnv, base_url: str, browser: object, size: str) -
         # Erase everything, after the confirmation step.
         page.get_by_role("link", name="删除我的全部数据").click()
         expect(page.get_by_role("heading", name="删除我的全部数据")).to_be_visible()
-        page.get_by_label("请输入您的手机号码以确认").fill(consumer.mobile)
+        # Confirmed with the identifier they signed in with (phone: e-mail, desktop: mobile).
+        page.get_by_label("请输入您用于登录的手机号码或电子邮箱以确认").fill(identifier)
         page.get_by_label("我了解此操作无法撤销。").check()
         _shot(page, f"{size}-12-erasure")
         page.get_by_role("button", name="立即删除我的全部数据").click()
@@ -182,6 +183,18 @@ def test_whole_journey(hub: HubEnv, base_url: str, browser: object, size: str) -
         _shot(page, f"{size}-13-erased")
         page.get_by_role("link", name="我的数据", exact=True).click()
         expect(page.get_by_role("status")).to_contain_text("您的数据已被删除")
+        # The consent granted above ended with the erasure, and the list says why; the insurer
+        # is told (through its webhooks) to delete what it received.
+        page.get_by_role("link", name="我的授权").click()
+        expect(page.get_by_text("目前没有机构可以使用您的数据。")).to_be_visible()
+        ended = page.locator(f"#consent-{request_id}")
+        expect(ended).to_contain_text("已被平台撤销")
+        expect(ended).to_contain_text("因您的数据被删除而终止")
+        _shot(page, f"{size}-14-consents-after-erasure")
+        with hub.session() as session:
+            revoked = session.get(Consent, request_id)
+            assert revoked is not None and revoked.status == ConsentStatus.REVOKED
+        page.get_by_role("link", name="我的数据", exact=True).click()
 
         # Switch language, then sign out.
         page.get_by_role("button", name="English").click()

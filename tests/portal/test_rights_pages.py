@@ -252,26 +252,35 @@ def test_erasure_needs_confirmation_then_shreds_at_once(hub: HubEnv) -> None:
     assert page.status_code == 200 and "此操作无法撤销" in page.text
     token = csrf_of(page.text)
     unconfirmed = client.post(
-        "/portal/rights/erasure", data={"csrf_token": token, "mobile": consumer.mobile}
+        "/portal/rights/erasure", data={"csrf_token": token, "identifier": consumer.mobile}
     )
     assert unconfirmed.status_code == 422 and "请勾选确认框" in unconfirmed.text
     other = _with_records(hub, 5)
     wrong = client.post(
         "/portal/rights/erasure",
-        data={"csrf_token": token, "mobile": other.mobile, "confirm": "true"},
+        data={"csrf_token": token, "identifier": other.mobile, "confirm": "true"},
     )
-    assert wrong.status_code == 422 and "这不是您的手机号码" in wrong.text
+    assert wrong.status_code == 422 and "这不是您的手机号码或电子邮箱" in wrong.text
     no_csrf = client.post(
-        "/portal/rights/erasure", data={"mobile": consumer.mobile, "confirm": "true"}
+        "/portal/rights/erasure", data={"identifier": consumer.mobile, "confirm": "true"}
     )
     assert no_csrf.status_code == 403
     with hub.session() as session:
         assert session.get(SubjectKey, other.subject_id).shredded_at is None  # type: ignore[union-attr]
         assert session.get(SubjectKey, consumer.subject_id).shredded_at is None  # type: ignore[union-attr]
 
+    with hub.session() as session:
+        # Live: active or paused and not past their end (those are the expiry sweep's).
+        live = [
+            item.consent.id
+            for item in hub.runtime.consents.overview(session, subject_id=consumer.subject_id)
+            if item.status in (ConsentStatus.ACTIVE, ConsentStatus.PAUSED)
+        ]
+    assert live, "the demo gave this consumer consents"
+
     done = client.post(
         "/portal/rights/erasure",
-        data={"csrf_token": token, "mobile": consumer.mobile, "confirm": "true"},
+        data={"csrf_token": token, "identifier": consumer.mobile, "confirm": "true"},
     )
     assert done.status_code == 303, done.text
     assert done.headers["location"] == "/portal/rights?notice=erased"
@@ -293,6 +302,25 @@ def test_erasure_needs_confirmation_then_shreds_at_once(hub: HubEnv) -> None:
         }
     # The open correction was closed by the hub; the erasure is complete.
     assert statuses == {"correction": "rejected", "erasure": "completed"}
+    # Their consents ended in the same step, and the consent list says why.
+    with hub.session() as session:
+        ended = {
+            c.id: c.status
+            for c in hub.runtime.consents.consents_of_subject(
+                session, subject_id=consumer.subject_id
+            )
+            if c.id in live
+        }
+    assert set(ended.values()) == {ConsentStatus.REVOKED}
+    home = client.get("/portal/home")
+    assert "目前没有机构可以使用您的数据" in home.text
+    for consent_id in live:
+        item = home.text.split(f'id="consent-{consent_id}"', 1)[1].split("</li>", 1)[0]
+        assert "已被平台撤销" in item and "因您的数据被删除而终止" in item
+    client.post("/portal/language", data={"csrf_token": token, "locale": "en"})
+    home = client.get("/portal/home")
+    assert "Ended when your data was erased" in home.text
+    client.post("/portal/language", data={"csrf_token": token, "locale": "zh_CN"})
     my_data = client.get("/portal/my-data")
     assert my_data.status_code == 200 and "您的数据已被删除" in my_data.text
     assert client.get("/portal/my-data.json").json() == {"records": []}
@@ -302,3 +330,74 @@ def test_erasure_needs_confirmation_then_shreds_at_once(hub: HubEnv) -> None:
     items = hub.client.get("/v1/rights-requests?status=rejected", headers=provider).json()
     mine = [i for i in items["items"] if i["record_key"] == record_key]
     assert mine and all(i["proposed_value"] is None for i in mine)
+
+
+def _with_email(env: HubEnv, skip: int) -> DemoConsumer:
+    return [c for c in demo_consumers(env) if c.email][skip]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "not-an-address@",
+        "@",
+        "x" * 300,
+        "zhang.wei.1987@163.com",  # nobody's
+    ],
+)
+def test_erasure_refuses_what_is_not_the_consumers_identifier(hub: HubEnv, typed: str) -> None:
+    consumer = _with_email(hub, 0)
+    client = new_client(hub)
+    sign_in(hub, client, consumer.email)
+    token = csrf_of(client.get("/portal/rights/erasure").text)
+    response = client.post(
+        "/portal/rights/erasure",
+        data={"csrf_token": token, "identifier": typed, "confirm": "true"},
+    )
+    assert response.status_code == 422
+    assert "text/html" in response.headers["content-type"]
+    with hub.session() as session:
+        key = session.get(SubjectKey, consumer.subject_id)
+        assert key is None or key.shredded_at is None
+
+
+def test_signed_in_by_email_the_consumer_confirms_erasure_by_email(hub: HubEnv) -> None:
+    consumer = _with_email(hub, 1)
+    other = _with_email(hub, 2)
+    client = new_client(hub)
+    sign_in(hub, client, consumer.email)
+    client.post(
+        "/portal/language",
+        data={"csrf_token": csrf_of(client.get("/portal/home").text), "locale": "en"},
+    )
+    page = client.get("/portal/rights/erasure")
+    assert "type the mobile number or e-mail address you sign in with" in page.text
+    assert 'name="identifier"' in page.text
+    token = csrf_of(page.text)
+    # Another consumer's address (known to the hub) is refused like any wrong one.
+    wrong = client.post(
+        "/portal/rights/erasure",
+        data={"csrf_token": token, "identifier": other.email, "confirm": "true"},
+    )
+    assert wrong.status_code == 422
+    assert "That is not your mobile number or e-mail address. Nothing was erased." in wrong.text
+    with hub.session() as session:
+        for who in (consumer, other):
+            key = session.get(SubjectKey, who.subject_id)
+            assert key is None or key.shredded_at is None
+    # Their own address, as typed in another case and with spaces: the blind index decides.
+    done = client.post(
+        "/portal/rights/erasure",
+        data={"csrf_token": token, "identifier": f" {consumer.email.upper()} ", "confirm": "true"},
+    )
+    assert done.status_code == 303, done.text
+    with hub.session() as session:
+        key = session.get(SubjectKey, consumer.subject_id)
+        assert key is not None and key.shredded_at is not None
+        other_key = session.get(SubjectKey, other.subject_id)
+        assert other_key is None or other_key.shredded_at is None
+        canonical = session.scalars(
+            select(AuditEvent.canonical).where(AuditEvent.kind == "subject.erased")
+        ).all()
+    assert canonical and all(consumer.email.lower().encode() not in c.lower() for c in canonical)
