@@ -98,11 +98,11 @@ def seed_cache_dir() -> Path:
 
 
 def _run(
-    name: str, quick: bool, logdir: Path, cache: Path, verbose: bool
+    name: str, quick: bool, logdir: Path, cache: Path, verbose: bool, results: Path
 ) -> tuple[dict[str, Any], float]:
     out = logdir / f"{name}.json"
     log = logdir / f"{name}.log"
-    timeout = BENCHES[name][1 if quick else 2]
+    timeout = BENCHES[name][1] if quick else BENCHES[name][2]
     cmd = [sys.executable, "-m", "bench", "--child", name, "--out", str(out)]
     if quick:
         cmd.append("--quick")
@@ -111,6 +111,7 @@ def _run(
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
         "BENCH_CACHE": str(cache),  # seeded hubs shared by the benches (and by later runs)
+        "BENCH_RESULTS": str(results),  # profiles and charts: committed only from a full run
     }
     t0 = time.perf_counter()
     with log.open("wb") as sink:
@@ -236,13 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         for stale in cache.parent.iterdir():
             if stale != cache:
                 shutil.rmtree(stale, ignore_errors=True)
+    # Only a complete full run replaces the committed results; --quick and --only runs write
+    # beside their logs, so a partial run never passes for the whole picture.
+    out_dir = RESULTS if not args.quick and not args.only else logdir
     figures: list[Figure] = []
     errors: dict[str, str] = {}
     benches: dict[str, Any] = {}
     started = time.perf_counter()
     for name in names:
         console.print(f"[bold]{name}[/bold] ...", end=" ")
-        result, elapsed = _run(name, args.quick, logdir, cache, args.verbose)
+        result, elapsed = _run(name, args.quick, logdir, cache, args.verbose, out_dir)
         console.print(f"{elapsed:.0f} s" + (" [red]error[/red]" if "error" in result else ""))
         benches[name] = {"seconds": round(elapsed, 1), **result}
         if "error" in result:
@@ -257,9 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     console.print(_table(figures, errors, caption))
 
-    # Only a complete full run replaces the committed latest.json; --quick and --only runs
-    # write beside their logs, so a partial run never passes for the whole picture.
-    out_dir = RESULTS if not args.quick and not args.only else logdir
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

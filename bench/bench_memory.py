@@ -22,10 +22,9 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import ROOT, Report, SeededHub, cached_sqlite_hub, say
+from bench.common import RESULTS, Report, SeededHub, cached_sqlite_hub, say
 
 PAGE = 1000
-RESULTS = ROOT / "bench" / "results"
 
 
 def measure(hub: SeededHub, passes: int) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import orjson
 
 from bench.common import (
     DATASET,
+    RESULTS,
     ROOT,
     Report,
     SeededHub,
@@ -42,7 +43,6 @@ from bench.common import (
 )
 
 PAGE = 1000
-RESULTS = ROOT / "bench" / "results"
 
 
 def pull_all(

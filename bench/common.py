@@ -24,6 +24,9 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Where a complete full run's files go (committed). ``python -m bench`` points a partial or
+#: quick run's benches elsewhere (``BENCH_RESULTS``), so that they never replace these.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
 PG_SERVER = os.environ.get("TOLLHOUSE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
 
