@@ -8,8 +8,9 @@ history row, signed receipt, audit event and (for a recipient partner) webhook n
 - an ``active`` or ``paused`` consent is **revoked** by the hub with :data:`ERASURE_REASON`
   (``consent.revoked``: the recipient receives the reason and ``data.subject``, the subject's
   pseudonym for it, and deletes what it holds);
-- a pending request (``requested``) is **denied** with the same reason (the requester never
-  received anything, so no webhook; it sees the denial on the consent);
+- a pending request (``requested``) is **closed** by the hub (``denied``, actor
+  :data:`ERASURE_ACTOR`) with the same reason (the requester never received anything, so no
+  webhook; it sees the denial on the consent);
 - a consent already past its end is left to the expiry sweep (the consent service allows no
   other move for it); ended ones are left as they are.
 
@@ -83,10 +84,10 @@ def _end(session: Session, consents: ConsentService, consent: Consent, now: date
         status = effective_status(consent, now)
         try:
             if status == ConsentStatus.REQUESTED:
-                consents.deny_request(
+                consents.close_request(
                     session,
                     consent_id=consent.id,
-                    subject_id=consent.subject_id,
+                    actor=ERASURE_ACTOR,
                     channel=ERASURE_CHANNEL,
                     reason=ERASURE_REASON,
                     now=now,

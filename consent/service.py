@@ -849,6 +849,32 @@ class ConsentService:
             effects=self.effects,
         )
 
+    def close_request(
+        self,
+        session: Session,
+        *,
+        consent_id: str,
+        actor: str,
+        reason: str,
+        channel: str = "api",
+        now: datetime | None = None,
+    ) -> Consent:
+        """The hub closes a pending request (``denied``) on the subject's behalf, e.g. when it
+        erases the subject; a reason is required. The history names ``actor``, not the subject."""
+        if not reason.strip():
+            raise InvalidConsentError("closing a request needs a reason", field="reason")
+        return _transition(
+            session,
+            consent_id=consent_id,
+            subject_id=None,
+            to_status=ConsentStatus.DENIED,
+            actor=actor,
+            channel=channel,
+            reason=reason.strip(),
+            now=now or utcnow(),
+            effects=self.effects,
+        )
+
     # -- consumer side ------------------------------------------------------------------------
 
     def grant(
