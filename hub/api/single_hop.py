@@ -135,9 +135,13 @@ def _plan(dependant: Dependant, *, path: str, methods: set[str] | None) -> _Plan
 def _check_inner(dependant: Dependant, where: str) -> None:
     """A known dependency's own dependencies: known ones, the bearer scheme (documents the
     security scheme, reads nothing the caller check does not), no parameters."""
-    if dependant.path_params or dependant.query_params or dependant.header_params:
-        raise TypeError(f"{where}: a dependency with parameters is not understood")
-    if dependant.cookie_params or dependant.body_params:
+    if (
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.body_params
+    ):
         raise TypeError(f"{where}: a dependency with parameters is not understood")
     for sub in dependant.dependencies:
         call = sub.call

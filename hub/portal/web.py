@@ -225,9 +225,7 @@ def signed_in(context: ContextDep) -> Consumer:
 
 
 def checked_consumer(context: Checked) -> Consumer:
-    if context.subject_id is None:
-        raise SignInRequiredError()
-    return Consumer(context, context.subject_id)
+    return signed_in(context)
 
 
 SignedIn = Annotated[Consumer, Depends(signed_in)]

@@ -189,9 +189,7 @@ def signed_in(context: ContextDep) -> SignedIn:
 
 
 def checked_signed_in(context: Checked) -> SignedIn:
-    if context.regulator is None or context.session is None:
-        raise SignInRequiredError()
-    return SignedIn(context, context.regulator, context.session)
+    return signed_in(context)
 
 
 SignedInDep = Annotated[SignedIn, Depends(signed_in)]

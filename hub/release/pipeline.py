@@ -128,7 +128,6 @@ class _DecisionGroup:
     decision: Decision
     released_keys: list[str] = field(default_factory=list)
     withheld_keys: list[str] = field(default_factory=list)
-    subjects: set[str] = field(default_factory=set)
     #: (a released record's ``fields``, the name of a free-text field in it)
     free_text: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     erased_keys: list[str] = field(default_factory=list)
@@ -139,7 +138,8 @@ class _DecisionGroup:
     input_digest: str = ""
     guard_findings: dict[str, int] = field(default_factory=dict)
     plan: _Plan | None = None
-    #: Each record's subject (audit pseudonym), for splitting a large decision's audit event.
+    #: Each record's subject (audit pseudonym): the decision's subjects, and how a large
+    #: decision's audit event is split.
     key_subject: dict[str, str] = field(default_factory=dict)
 
 
@@ -415,7 +415,6 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                         found.plan = _plan(decision, recipient_key, opener)
                 decided[group_key] = found
             audit_pseudonym = protector.pseudonym("audit", subject_id)
-            found.subjects.add(audit_pseudonym)
             if state.consent_id is not None:
                 found.consents[audit_pseudonym] = (state.consent_id, state.receipt_id)
             known = per_subject[subject_id] = (
@@ -521,7 +520,7 @@ def _decision_record(group: _DecisionGroup, subjects: set[str] | None) -> dict[s
         ),
         "transforms": {n: a for n, a in sorted(obligations.items()) if a not in ("keep", "drop")},
         "guard_findings": dict(sorted(group.guard_findings.items())),
-        "subjects": sorted(group.subjects if subjects is None else subjects),
+        "subjects": sorted(set(group.key_subject.values()) if subjects is None else subjects),
         "released_keys": released,
         "withheld_keys": withheld,
         "erased_keys": erased,
@@ -538,7 +537,7 @@ def _event_parts(group: _DecisionGroup) -> list[set[str] | None]:
     parts: list[set[str] | None] = []
     part: set[str] = set()
     size = 0
-    for subject in sorted(group.subjects):
+    for subject in sorted(records):
         count = records[subject]
         if part and size + count > MAX_RECORDS_PER_EVENT:
             parts.append(part)

@@ -42,7 +42,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
             # Let SQLAlchemy, not pysqlite, decide when a transaction begins, so BEGIN IMMEDIATE
             # can take the write lock up front where ordering matters.
             dbapi_connection.isolation_level = None
@@ -51,6 +51,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            connection_record.info[SQLITE_BEGINS_IMMEDIATE] = True  # see _sqlite_begin
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
@@ -60,7 +61,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # Sent on the driver's connection: through SQLAlchemy's execution path it cost
             # ~80 us of every request's ~1.4 ms (statement events do not see it).
             conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
-            conn.info[SQLITE_BEGINS_IMMEDIATE] = True
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

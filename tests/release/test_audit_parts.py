@@ -35,7 +35,6 @@ def _page_of_distinct_subjects(revision: str) -> _DecisionGroup:
     for i in range(SUBJECTS):
         subject = f"psn_{i:022d}"
         key = f"{i:06d}-".ljust(128, "k")
-        group.subjects.add(subject)
         group.consents[subject] = (f"cns_{i:016d}", f"rcp_{i:016d}")
         group.key_subject[key] = subject
         (group.withheld_keys if i % 10 == 0 else group.released_keys).append(key)
