@@ -15,13 +15,10 @@ Each delivery is the notification's JSON body with a detached compact JWS of it
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -48,6 +45,14 @@ from consent.models import (
     WebhookEndpoint,
 )
 from consent.settings import WebhookSettings
+from hub.registry.errors import UnsafeUrlError
+from hub.registry.netguard import (
+    CheckedUrl,
+    Resolver,
+    check_url,
+    check_url_shape,
+    system_resolver,
+)
 from hub.store.base import utcnow
 
 NOTIFIED_EVENTS = frozenset({"consent.withdrawn", "consent.revoked", "consent.expired"})
@@ -58,56 +63,25 @@ SIGNATURE_HEADER = "Tollhouse-Signature"
 ENDED = (ConsentStatus.WITHDRAWN, ConsentStatus.REVOKED, ConsentStatus.EXPIRED)
 MAX_ENDPOINTS_PER_PARTNER = 10
 
-Resolver = Callable[[str, int], Sequence[str]]
-
-
-def _system_resolver(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
 # --------------------------------------------------------------------------------------------
 # SSRF guard
 
 
 def check_webhook_url(
-    url: str, *, settings: WebhookSettings, resolver: Resolver = _system_resolver
-) -> None:
-    """Refuse URLs the hub must not call: not https (unless private networks are allowed, for
-    tests and development), credentials in the URL, or a host that resolves to a loopback,
-    private, link-local, multicast or reserved address."""
-    if len(url) > 2048:
-        raise UnsafeWebhookError("the URL is too long")
+    url: str, *, settings: WebhookSettings, resolver: Resolver = system_resolver
+) -> CheckedUrl | None:
+    """Refuse URLs the hub must not call (:func:`hub.registry.netguard.check_url`): not https,
+    credentials in the URL, or a host that resolves to a loopback, private, link-local,
+    multicast or reserved address. Returns the checked address, which delivery connects to
+    (no second DNS lookup to rebind); None where private networks are allowed (development
+    and tests), where the URL is only checked for its shape and called as written."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeWebhookError("the URL does not parse") from exc
-    allowed_schemes = {"https", "http"} if settings.allow_private_networks else {"https"}
-    if parts.scheme not in allowed_schemes:
-        raise UnsafeWebhookError("webhook URLs must use https")
-    if parts.username or parts.password:
-        raise UnsafeWebhookError("webhook URLs must not carry credentials")
-    if not parts.hostname:
-        raise UnsafeWebhookError("the URL has no host")
-    if parts.fragment:
-        raise UnsafeWebhookError("webhook URLs must not have a fragment")
-    if settings.allow_private_networks:
-        return
-    try:
-        addresses = resolver(parts.hostname, port or (443 if parts.scheme == "https" else 80))
-    except OSError as exc:
-        raise UnsafeWebhookError("the webhook host does not resolve") from exc
-    if not addresses:
-        raise UnsafeWebhookError("the webhook host does not resolve")
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise UnsafeWebhookError(
-                "the webhook host resolves to a loopback, private or reserved address"
-            )
+        if settings.allow_private_networks:
+            check_url_shape(url, what="url", allow_private=True)
+            return None
+        return check_url(url, what="url", allow_private=False, resolver=resolver)
+    except UnsafeUrlError as exc:
+        raise UnsafeWebhookError(exc.errors[0].message) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,7 +186,7 @@ def register_endpoint(
     url: str,
     event_types: Sequence[str],
     settings: WebhookSettings,
-    resolver: Resolver = _system_resolver,
+    resolver: Resolver = system_resolver,
     now: datetime | None = None,
 ) -> WebhookEndpoint:
     unknown = sorted(set(event_types) - WEBHOOK_EVENTS)
@@ -456,7 +430,7 @@ class WebhookDispatcher:
         keys: SigningKeyProvider,
         settings: WebhookSettings,
         transport: httpx.BaseTransport | None = None,
-        resolver: Resolver = _system_resolver,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self._sessions = session_factory
         self._keys = keys
@@ -509,10 +483,15 @@ class WebhookDispatcher:
 
     def _send(self, client: httpx.Client, item: _Claimed) -> tuple[bool, int | None, str | None]:
         try:
-            check_webhook_url(item.url, settings=self._settings, resolver=self._resolver)
+            checked = check_webhook_url(item.url, settings=self._settings, resolver=self._resolver)
         except UnsafeWebhookError as exc:
             return False, None, f"refused: {exc}"
-        headers = {
+        url, headers, extensions = item.url, {}, {}
+        if checked is not None:  # connect to the address just checked, TLS still for the host
+            url, headers["Host"] = checked.pinned_url(), checked.host_header
+            if checked.scheme == "https":
+                extensions["sni_hostname"] = checked.host
+        headers |= {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign_detached(item.body, self._keys),
             "Tollhouse-Event-Id": item.notification_id,
@@ -520,7 +499,7 @@ class WebhookDispatcher:
             "Tollhouse-Delivery-Attempt": str(item.attempt),
         }
         try:
-            response = client.post(item.url, content=item.body, headers=headers)
+            response = client.post(url, content=item.body, headers=headers, extensions=extensions)
         except httpx.HTTPError as exc:
             return False, None, f"{type(exc).__name__}"
         if 200 <= response.status_code < 300:

@@ -56,12 +56,9 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(
-    url: str, *, what: str, allow_private: bool, resolver: Resolver = system_resolver
-) -> CheckedUrl:
-    """Refuse a URL the hub must not call: not https (http only when private networks are
-    allowed), credentials or a fragment in it, no host, or a host resolving to any loopback,
-    link-local, private, shared, multicast or reserved address."""
+def check_url_shape(url: str, *, what: str, allow_private: bool) -> tuple[str, str, int]:
+    """The checks that need no DNS: https (http only when private networks are allowed), no
+    credentials or fragment, a host. Returns the scheme, host and port."""
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeUrlError(what, "the URL is too long")
     try:
@@ -79,7 +76,15 @@ def check_url(
     host = parts.hostname
     if not host:
         raise UnsafeUrlError(what, "the URL has no host")
-    port = port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_url(
+    url: str, *, what: str, allow_private: bool, resolver: Resolver = system_resolver
+) -> CheckedUrl:
+    """Refuse a URL the hub must not call: a bad shape (:func:`check_url_shape`), or a host
+    resolving to any loopback, link-local, private, shared, multicast or reserved address."""
+    scheme, host, port = check_url_shape(url, what=what, allow_private=allow_private)
     try:
         addresses = list(resolver(host, port))
     except (OSError, UnicodeError) as exc:
@@ -96,4 +101,4 @@ def check_url(
                 raise UnsafeUrlError(
                     what, "the host resolves to a loopback, private, link-local or reserved address"
                 )
-    return CheckedUrl(url=url, scheme=parts.scheme, host=host, port=port, address=addresses[0])
+    return CheckedUrl(url=url, scheme=scheme, host=host, port=port, address=addresses[0])

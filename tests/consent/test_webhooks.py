@@ -9,13 +9,21 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from consent.errors import UnsafeWebhookError
 from consent.models import Consent, ConsentNotification, NotificationStatus, WebhookDelivery
 from consent.settings import WebhookSettings
-from consent.webhooks import SIGNATURE_HEADER, check_webhook_url, verify_signature
+from consent.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookDispatcher,
+    check_webhook_url,
+    disable_endpoint,
+    register_endpoint,
+    verify_signature,
+)
 from hub.demo.population import Consumer
 from hub.store.base import utcnow
 from tests.consent.receiver import Receiver, receiver
@@ -343,3 +351,45 @@ def test_registration_refuses_bad_input(hub: HubEnv) -> None:
         response = hub.client.post("/v1/webhooks", json=body, headers=hub.auth(LENDER))
         assert response.status_code == 422, body
     assert hub.client.delete("/v1/webhooks/whk_nope", headers=hub.auth(LENDER)).status_code == 404
+
+
+def test_delivery_connects_to_the_address_it_checked(hub: HubEnv, people: list[Consumer]) -> None:
+    """No second DNS lookup between the SSRF check and the connection (DNS rebinding): the
+    request goes to the address just checked, the host name in Host and in TLS's SNI."""
+    answers = {"partner.example": ["93.184.216.34"]}
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    with hub.session() as session:
+        lender = hub.partner(LENDER)["partner_id"]
+        registered = register_endpoint(
+            session,
+            partner_id=lender,
+            url="https://partner.example:8443/hook",
+            event_types=["consent.withdrawn"],
+            settings=PRODUCTION,
+            resolver=fake_dns(answers),
+        )
+        session.commit()
+    try:
+        consent_id, me = granted_consent(hub, people)
+        notification_id = withdraw(hub, consent_id, me)
+        dispatcher = WebhookDispatcher(
+            session_factory=hub.runtime.session_factory,
+            keys=hub.runtime.signing_keys,
+            settings=PRODUCTION,
+            transport=httpx.MockTransport(handler),
+            resolver=fake_dns(answers),
+        )
+        dispatcher.deliver_due()
+    finally:
+        with hub.session() as session:
+            disable_endpoint(session, partner_id=lender, endpoint_id=registered.id)
+            session.commit()
+    [request] = [r for r in seen if r.headers["Tollhouse-Event-Id"] == notification_id]
+    assert str(request.url) == "https://93.184.216.34:8443/hook"
+    assert request.headers["Host"] == "partner.example:8443"
+    assert request.extensions["sni_hostname"] == "partner.example"
