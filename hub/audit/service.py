@@ -13,12 +13,13 @@ under one lock, so they are gap-free and in commit order across hub processes:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Table, func, insert, select, text, update
+from sqlalchemy import Connection, Dialect, Table, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
@@ -70,6 +71,71 @@ _INSERT_EVENTS = insert(_EVENTS)
 _SUBJECTS = cast(Table, AuditEventSubject.__table__)
 _INSERT_SUBJECTS = insert(_SUBJECTS)
 _BLOCKS = cast(Table, TreeBlock.__table__)
+
+# One event (a pull's page, a denial...) is written by driver SQL built once: no compilation, and
+# on PostgreSQL the event and its subject rows take one round trip, not two (a data-modifying WITH
+# runs to completion although the outer INSERT does not read it). One subject, the common case, is
+# a plain parameter: an array parameter costs the driver more than the rest of the row.
+_EVENT_COLUMNS = (
+    '"index", event_id, created_at, kind, partner_id, dataset_id, purpose, outcome, request_id,'
+    " canonical, leaf_hash"
+)
+_PG_INSERT_EVENT = f"INSERT INTO audit_events ({_EVENT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
+_PG_INSERT_EVENT_AND_SUBJECT = (
+    f"WITH appended AS ({_PG_INSERT_EVENT})"
+    " INSERT INTO audit_event_subjects (subject, event_index) VALUES (%s, %s)"
+)
+_PG_INSERT_EVENT_AND_SUBJECTS = (
+    f"WITH appended AS ({_PG_INSERT_EVENT})"
+    " INSERT INTO audit_event_subjects (subject, event_index)"
+    " SELECT subject, %s FROM unnest(CAST(%s AS VARCHAR[])) AS subject"
+)
+_SQLITE_INSERT_EVENT = f"INSERT INTO audit_events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 11)})"
+_SQLITE_INSERT_SUBJECT = "INSERT INTO audit_event_subjects (subject, event_index) VALUES (?, ?)"
+_EVENT_COLUMN_NAMES = [name.strip().strip('"') for name in _EVENT_COLUMNS.split(",")]
+_BindProcessors = list[tuple[int, Callable[[Any], Any]]]
+_bind_processors_of: WeakKeyDictionary[Dialect, _BindProcessors] = WeakKeyDictionary()
+
+
+def _event_bind_processors(dialect: Dialect) -> _BindProcessors:
+    """What SQLAlchemy would do to each value of an event row before the driver sees it (the
+    timestamp's UTC conversion and storage format, binary wrappers), by position."""
+    processors = _bind_processors_of.get(dialect)
+    if processors is None:
+        processors = []
+        for position, name in enumerate(_EVENT_COLUMN_NAMES):
+            process = _EVENTS.c[name].type.bind_processor(dialect)
+            if process is not None:
+                processors.append((position, process))
+        _bind_processors_of[dialect] = processors
+    return processors
+
+
+def _insert_one_event(conn: Connection, row: list[Any], subjects: list[str]) -> bool:
+    """Insert one event row (values in ``_EVENT_COLUMNS`` order) and its sorted subject
+    pseudonyms; False, having done nothing, where the statements here do not fit the driver."""
+    dialect = conn.dialect
+    name = dialect.name
+    if not (
+        (name == "postgresql" and dialect.paramstyle in ("format", "pyformat"))
+        or (name == "sqlite" and dialect.paramstyle == "qmark")
+    ):  # the hub's own engines (psycopg, sqlite3) always fit
+        return False
+    for position, process in _event_bind_processors(dialect):
+        row[position] = process(row[position])
+    index = row[0]
+    if name == "postgresql":
+        if not subjects:
+            conn.exec_driver_sql(_PG_INSERT_EVENT, tuple(row))
+        elif len(subjects) == 1:
+            conn.exec_driver_sql(_PG_INSERT_EVENT_AND_SUBJECT, (*row, subjects[0], index))
+        else:
+            conn.exec_driver_sql(_PG_INSERT_EVENT_AND_SUBJECTS, (*row, index, subjects))
+    else:
+        conn.exec_driver_sql(_SQLITE_INSERT_EVENT, tuple(row))
+        if subjects:
+            conn.exec_driver_sql(_SQLITE_INSERT_SUBJECT, [(s, index) for s in subjects])
+    return True
 
 
 def _lock_for_append(conn: Connection) -> None:
@@ -140,34 +206,40 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     conn = session.connection()
     now = utcnow()
     time = rfc3339(now)
-    rows: list[dict[str, Any]] = []
-    subject_rows: list[dict[str, Any]] = []
+    rows: list[list[Any]] = []
     appended: list[AppendedEvent] = []
-    for event, named in zip(events, subjects, strict=True):
+    for event in events:
         event_id = new_id("evt")
         canonical = canonicalize(event, event_id=event_id, index=index, time=time)
         digest = leaf_hash(canonical)
-        subject_rows.extend({"subject": s, "event_index": index} for s in sorted(named))
-        rows.append(
-            {
-                "index": index,
-                "event_id": event_id,
-                "created_at": now,
-                "kind": event["kind"],
-                "partner_id": event.get("partner_id"),
-                "dataset_id": event.get("dataset_id"),
-                "purpose": event.get("purpose"),
-                "outcome": event.get("outcome"),
-                "request_id": event.get("request_id"),
-                "canonical": canonical,
-                "leaf_hash": digest,
-            }
+        rows.append(  # in _EVENT_COLUMNS order
+            [
+                index,
+                event_id,
+                now,
+                event["kind"],
+                event.get("partner_id"),
+                event.get("dataset_id"),
+                event.get("purpose"),
+                event.get("outcome"),
+                event.get("request_id"),
+                canonical,
+                digest,
+            ]
         )
         appended.append(AppendedEvent(index=index, event_id=event_id, leaf_hash=digest))
         index += 1
-    conn.execute(_INSERT_EVENTS, rows)
-    if subject_rows:
-        conn.execute(_INSERT_SUBJECTS, subject_rows)
+    if len(rows) != 1 or not _insert_one_event(conn, rows[0], sorted(subjects[0])):
+        conn.execute(
+            _INSERT_EVENTS, [dict(zip(_EVENT_COLUMN_NAMES, row, strict=True)) for row in rows]
+        )
+        subject_rows = [
+            {"subject": subject, "event_index": row[0]}
+            for row, named in zip(rows, subjects, strict=True)
+            for subject in sorted(named)
+        ]
+        if subject_rows:
+            conn.execute(_INSERT_SUBJECTS, subject_rows)
     _appended(session, index)
     return appended
 
