@@ -8,7 +8,8 @@ resource request must present the token as ``Authorization: DPoP <token>`` with 
 signed by that very key. A stolen token is useless without the private key.
 
 Proof ids are single-use across every hub process: they go to the same table as client
-assertion ids (``used_assertions``), under the client id ``dpop:<thumbprint>``.
+assertion ids (``used_assertions``), under the client id ``dpop:<thumbprint>``, committed before
+the request goes on, so a request that fails later cannot take its proof's id back with it.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from urllib.parse import unquote, urlsplit
 
 from joserfc.jwk import import_key
 from joserfc.jws import JWSRegistry
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.auth.algorithms import FAPI_ALGORITHMS, MIN_RSA_BITS, key_fits
 from hub.auth.models import UsedAssertion
 from hub.errors import HubError
+from hub.store.base import utcnow
 
 PROOF_TYPE = "dpop+jwt"
 TOKEN_TYPE = "DPoP"
@@ -214,18 +217,30 @@ def verify_proof(
 
 
 def remember_proof(session: Session, proof: Proof) -> bool:
-    """Record the proof's id in the caller's transaction (a savepoint); False on a replay.
+    """Burn the proof's id for good before the request goes on; False on a replay.
 
-    A concurrent request with the same id in another process waits for this transaction and
-    then fails on the primary key; the id is burnt when the request's transaction commits.
+    The id must stay recorded whatever the request does next. Kept in the request's own
+    transaction, it went with any rollback after this check (a 4xx, a 5xx), and the same proof
+    could be replayed within its window. So the id is inserted and the session committed at
+    once, with what the session did before (on the resource side, only the token check's read
+    of the partner); the request goes on in a new transaction. That is how ``hub.ratelimit``
+    debits a bucket: no second pooled connection, no thread hop, and on SQLite (every
+    transaction is ``BEGIN IMMEDIATE``) no second connection waiting for the write lock the
+    request holds. A concurrent request with the same id waits for this commit (PostgreSQL: the
+    primary key; SQLite: the write lock) and then fails on the primary key; a replay rolls the
+    session back.
     """
     try:
-        with session.begin_nested():
-            session.add(
-                UsedAssertion(
-                    client_id=JTI_NAMESPACE + proof.jkt, jti=proof.jti, expires_at=proof.expires_at
-                )
+        session.execute(
+            insert(UsedAssertion).values(
+                client_id=JTI_NAMESPACE + proof.jkt,
+                jti=proof.jti,
+                expires_at=proof.expires_at,
+                used_at=utcnow(),
             )
+        )
+        session.commit()
     except IntegrityError:
+        session.rollback()
         return False
     return True

@@ -207,6 +207,29 @@ def test_a_proof_replayed_concurrently_is_used_once(hub: HubEnv, key: OKPKey, to
     assert all(s in (200, 401, 503) for s in statuses), statuses
 
 
+@pytest.mark.parametrize(
+    ("path", "refused"),
+    [
+        # a pull route (single-hop: one thread-pool call): the query fails after the caller
+        ("/v1/agreements/{agreement}/records?limit=many", 422),
+        # an ordinary route: a 404 problem, its transaction rolled back
+        ("/v1/agreements/agr_no_such_agreement", 404),
+    ],
+)
+def test_a_proof_of_a_failed_request_cannot_be_replayed(
+    hub: HubEnv, key: OKPKey, token: str, monkeypatch: pytest.MonkeyPatch, path: str, refused: int
+) -> None:
+    # With no rate limit to commit the request's transaction early, only the proof check itself
+    # can keep the id: a request that fails after the check rolls back everything else.
+    monkeypatch.setattr(hub.runtime.rate_limiter, "enabled", False)
+    url = path.format(agreement=hub.partner(LENDER)["agreements"][0]["id"])
+    once = proof(key, token=token, htu=TEST_ISSUER + url.partition("?")[0])
+    headers = {"Authorization": f"DPoP {token}", "DPoP": once}
+    first = hub.client.get(url, headers=headers)
+    assert first.status_code == refused, first.text
+    assert_dpop_refused(hub.client.get(url, headers=headers))
+
+
 def _bad_proofs(key: OKPKey, token: str) -> dict[str, str]:
     now = int(time.time())
     other_key = OKPKey.generate_key("Ed25519", private=True)
