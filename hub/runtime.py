@@ -28,7 +28,7 @@ from hub.policy import (
     PolicyEngine,
     PolicyStore,
 )
-from hub.ratelimit import LookupGuard, RateLimiter
+from hub.ratelimit import LookupGuard, RateLimiter, TokenEndpointLimiter
 from hub.registry import service as registry
 from hub.release.cursor import CursorCodec
 from hub.release.obligations import ObligationApplier
@@ -77,12 +77,18 @@ class Runtime:
         engine = make_engine(settings.resolved_database_url)
         session_factory = make_session_factory(engine)
         signing_keys = SigningKeys(settings.keys_dir)
+        rate_limiter = RateLimiter(
+            engine, enabled=settings.rate_limits_enabled, lease=settings.rate_limit_lease
+        )
         authorization_server = HubAuthorizationServer(
             session_factory=session_factory,
             signing_keys=signing_keys,
             issuer=settings.issuer,
             token_ttl_seconds=settings.access_token_ttl_seconds,
             scopes_supported=SCOPES,
+            token_limiter=TokenEndpointLimiter(
+                rate_limiter, token_limit=settings.rate_limit("token")
+            ),
         )
         verifier = AccessTokenVerifier(signing_keys=signing_keys, issuer=settings.issuer)
         explainer: Explainer
@@ -128,9 +134,7 @@ class Runtime:
             protector=protector,
             gates=gates,
             audit_signer=audit_signer,
-            rate_limiter=RateLimiter(
-                engine, enabled=settings.rate_limits_enabled, lease=settings.rate_limit_lease
-            ),
+            rate_limiter=rate_limiter,
             lookup_guard=LookupGuard(
                 engine,
                 max_distinct=settings.lookup_velocity_max,

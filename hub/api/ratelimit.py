@@ -2,23 +2,19 @@
 
 Every authenticated partner call spends one token of the partner's bucket for the call's route
 class (``hub.ratelimit``): record pulls ``pull``, publishing ``publish``, finding a consumer by
-identifier ``lookup``, everything else ``api``. The token endpoint spends from the ``token``
-bucket of the client it names (unknown clients share one bucket). An empty bucket is a 429
-problem with ``Retry-After``.
+identifier ``lookup``, everything else ``api``. The token endpoint's buckets are spent by the
+authorization server itself (``hub.ratelimit.token_endpoint``): failures by claimed client and
+source address, successes by the authenticated partner's own ``token`` bucket. An empty bucket
+is a 429 problem with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
-from urllib.parse import unquote
 
-import orjson
 from fastapi import Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.audit import append_event
@@ -46,8 +42,6 @@ ROUTE_CLASSES: dict[tuple[str, str], RouteClass] = {
     ("POST", "/v1/consent-requests"): "lookup",
     ("POST", "/v1/decisions/explain"): "lookup",
 }
-#: The token bucket shared by clients the registry does not know.
-UNKNOWN_CLIENT_KEY = "client:unknown"
 IDENTIFIER_KINDS = ("id_number", "mobile", "vin", "email")
 
 
@@ -93,39 +87,6 @@ def enforce_rate_limit(
         partner = session.get(Partner, caller.partner_id)
     limit = partner_limit(runtime.settings, partner, cls)
     runtime.rate_limiter.check(caller.partner_id, cls, limit, session=session)
-
-
-def claimed_client_id(headers: Mapping[str, str], form: Mapping[str, str]) -> str | None:
-    """The client id a token request names (Basic user, ``client_id``, or the assertion's
-    ``sub``), unverified: only to pick the bucket."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    try:
-        if scheme.lower() == "basic" and value:
-            user = base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
-            return unquote(user)[:128] or None
-        if form.get("client_id"):
-            return form["client_id"][:128]
-        assertion = form.get("client_assertion", "")
-        if assertion.count(".") == 2:
-            payload = assertion.split(".")[1]
-            claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            sub = claims.get("sub") if isinstance(claims, dict) else None
-            return sub[:128] if isinstance(sub, str) and sub else None
-    except (ValueError, binascii.Error, UnicodeDecodeError, orjson.JSONDecodeError):
-        return None
-    return None
-
-
-def enforce_token_rate_limit(runtime: Runtime, client_id: str | None) -> None:
-    """The token endpoint's bucket: the named partner's, or the one shared by unknown ids."""
-    if not runtime.rate_limiter.enabled:
-        return
-    partner: Partner | None = None
-    if client_id:
-        with runtime.session_factory() as session:
-            partner = session.scalars(select(Partner).where(Partner.client_id == client_id)).first()
-    key = partner.id if partner is not None else UNKNOWN_CLIENT_KEY
-    runtime.rate_limiter.check(key, "token", partner_limit(runtime.settings, partner, "token"))
 
 
 def guard_identity_lookup(

@@ -6,10 +6,19 @@ every hub process because they are stored in the database. Access tokens are RFC
 (``typ: at+jwt``) signed with the hub's Ed25519 key; with a DPoP proof (RFC 9449) they are bound
 to the proof's key (``cnf.jkt``, ``token_type: DPoP``), and a partner registered as
 ``dpop_required`` gets no token without one.
+
+Rate limits (:mod:`hub.ratelimit.token_endpoint`, when the server is given a
+:class:`TokenEndpointLimiter`): a request first reserves a failure token keyed by the client id
+it claims *and* its source address, and one of its source address; only once the client has
+authenticated is the partner's own ``token`` bucket spent (and the reservation given back). A
+stranger who knows a partner's client id can exhaust only the buckets of its own address, never
+the partner's.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import secrets
 import time
@@ -17,7 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
+import orjson
 from authlib.oauth2 import rfc6749
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
@@ -41,8 +52,10 @@ from hub.auth.algorithms import FAPI_ALGORITHMS, fapi_registry, keys_for
 from hub.auth.keys import SIGNING_ALG, SigningKeys
 from hub.auth.models import UsedAssertion
 from hub.auth.secrets import client_secret_matches
+from hub.ratelimit.token_endpoint import TokenAttempt, TokenEndpointLimiter
 from hub.registry import service as registry
 from hub.registry.jwks import JwksFetcher, PartnerKeyResolver
+from hub.registry.models import Partner
 
 #: Asymmetric algorithms accepted for client assertions (FAPI 2.0 set), each with its own key type.
 ASSERTION_ALGORITHMS = list(FAPI_ALGORITHMS)
@@ -72,6 +85,8 @@ class PartnerClient(ClientMixin):  # type: ignore[misc]
     #: Hardening (issue 12): tokens only with a DPoP proof; the proof's key thumbprint once given.
     dpop_required: bool = False
     dpop_jkt: str | None = None
+    #: The partner's own rate limits (``partners.rate_limits``), for its token bucket.
+    rate_limits: Mapping[str, Any] | None = None
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -112,6 +127,10 @@ class _FormRequest(OAuth2Request):  # type: ignore[misc]
         super().__init__(method=method, uri=uri, headers=headers)
         self._form = form
         self.payload = BasicOAuth2Payload(form)
+        #: The failure tokens the request reserved (None: no limits).
+        self.attempt: TokenAttempt | None = None
+        #: Set once the client has proved who it is (a later refusal is not a failed login).
+        self.authenticated = False
 
     @property
     def args(self) -> dict[str, str]:
@@ -130,6 +149,8 @@ class TokenRequest:
     url: str
     headers: Mapping[str, str]
     form: dict[str, str]
+    #: The client's network address (the ASGI client host): failure buckets are keyed by it.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +245,12 @@ class InvalidDPoPProofError(rfc6749.OAuth2Error):  # type: ignore[misc]
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
 
+    def authenticate_token_endpoint_client(self) -> PartnerClient:
+        client: PartnerClient = super().authenticate_token_endpoint_client()
+        server: HubAuthorizationServer = self.server
+        server.client_authenticated(self.request, client)
+        return client
+
     def validate_token_request(self) -> None:
         super().validate_token_request()
         client: PartnerClient = self.request.client
@@ -301,9 +328,11 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         token_ttl_seconds: int,
         scopes_supported: list[str],
         jwks_fetcher: JwksFetcher | None = None,
+        token_limiter: TokenEndpointLimiter | None = None,
     ) -> None:
         super().__init__(scopes_supported=scopes_supported)
         self.session_factory = session_factory
+        self.token_limiter = token_limiter
         self.key_resolver = PartnerKeyResolver(
             session_factory=session_factory, fetcher=jwks_fetcher or JwksFetcher()
         )
@@ -327,6 +356,7 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             view = registry.active_client(session, client_id=client_id)
             if view is None:
                 return None
+            partner = session.get(Partner, view.partner_id)  # loaded by active_client
             return PartnerClient(
                 partner_id=view.partner_id,
                 client_id=view.client_id,
@@ -338,6 +368,7 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 jwks_fetched_at=view.jwks_fetched_at,
                 token_epoch=view.token_epoch,
                 dpop_required=view.dpop_required,
+                rate_limits=partner.rate_limits if partner is not None else None,
             )
 
     def remember_assertion(self, client_id: str, jti: str, exp: Any) -> bool:
@@ -389,8 +420,21 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Access tokens are self-contained JWTs; nothing to store."""
 
-    def create_oauth2_request(self, request: TokenRequest) -> OAuth2Request:
+    def create_oauth2_request(self, request: TokenRequest | OAuth2Request) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request  # made by issue_token, which keeps it to read the outcome
         return _FormRequest(request.method, request.url, request.headers, request.form)
+
+    def client_authenticated(self, request: OAuth2Request, client: PartnerClient) -> None:
+        """The client proved who it is: its failure reservation goes back and its own token
+        bucket pays (429 when empty; the request's credentials are not a failed guess)."""
+        if not isinstance(request, _FormRequest):
+            return
+        request.authenticated = True
+        if self.token_limiter is not None:
+            self.token_limiter.authenticated(
+                request.attempt, partner_id=client.partner_id, overrides=client.rate_limits
+            )
 
     def create_json_request(self, request: Any) -> Any:
         raise NotImplementedError("the hub exposes no JSON OAuth endpoints")
@@ -404,16 +448,29 @@ class HubAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         """Authlib announces events (client authenticated, token revoked); the hub has no hooks."""
 
     def issue_token(self, request: TokenRequest) -> TokenResponse:
+        """Answer a token request. With a limiter, the failure buckets of the claimed client
+        and the source are reserved first, and a request that does not authenticate keeps what
+        it reserved. Raises :class:`~hub.ratelimit.RateLimitedError` (429) when a failure
+        bucket is empty (before any credential is checked) or, once the client has
+        authenticated, when its own bucket is."""
+        oauth_request = _FormRequest(request.method, request.url, request.headers, request.form)
+        limiter = self.token_limiter
+        if limiter is not None:
+            oauth_request.attempt = limiter.admit(
+                claimed_client_id(request.headers, request.form), request.source
+            )
         try:
-            response: TokenResponse = self.create_token_response(request)
+            response: TokenResponse = self.create_token_response(oauth_request)
         except (ValueError, TypeError, JoseError) as exc:
             # Key and algorithm problems surface as plain exceptions in Authlib; they are the
             # client's fault, never a server error.
             log.info("token request refused: %s", type(exc).__name__, exc_info=exc)
             error = rfc6749.InvalidClientError(description="Client authentication failed.")
-            return TokenResponse(
+            response = TokenResponse(
                 status=error.status_code, body=dict(error.get_body()), headers=error.get_headers()
             )
+        if limiter is not None and not oauth_request.authenticated:
+            limiter.failed(oauth_request.attempt)
         return response
 
 
@@ -423,3 +480,24 @@ def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
     if callable(getlist):
         return [str(v) for v in getlist(name)]
     return [v for k, v in headers.items() if k.lower() == name]
+
+
+def claimed_client_id(headers: Mapping[str, str], form: Mapping[str, str]) -> str | None:
+    """The client id a token request names (Basic user, ``client_id``, or the assertion's
+    ``sub``), unverified: only to key the failure buckets."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    try:
+        if scheme.lower() == "basic" and value:
+            user = base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
+            return unquote(user)[:128] or None
+        if form.get("client_id"):
+            return form["client_id"][:128]
+        assertion = form.get("client_assertion", "")
+        if assertion.count(".") == 2:
+            payload = assertion.split(".")[1]
+            claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            sub = claims.get("sub") if isinstance(claims, dict) else None
+            return sub[:128] if isinstance(sub, str) and sub else None
+    except (ValueError, binascii.Error, UnicodeDecodeError, orjson.JSONDecodeError):
+        return None
+    return None

@@ -17,18 +17,25 @@ spends them locally for at most ``lease_seconds``. Tokens are debited from the s
 before they are spent, so leasing never lets a partner exceed its limit; at worst a lease that
 expires unused costs the partner those tokens. Small buckets (burst < 20) are never leased, so
 low limits are exact.
+
+Besides :meth:`RateLimiter.check`, a few exact operations (never leased) for limits that must
+reserve before they know what a request will cost (the token endpoint's failure buckets,
+:mod:`hub.ratelimit.token_endpoint`): :meth:`~RateLimiter.take_all` (one token of each of
+several buckets, or none), :meth:`~RateLimiter.give_back`, :meth:`~RateLimiter.charge` (spend
+what a bucket holds, never refused), :meth:`~RateLimiter.peek` (read only) and
+:meth:`~RateLimiter.forget_full`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Double, Engine, Table, bindparam, case, select
+from sqlalchemy import Connection, Double, Engine, Table, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -69,6 +76,7 @@ class RateLimiter:
         self._leases: dict[tuple[str, str], _Lease] = {}
         self._lock = threading.Lock()
         self._statement = _upsert(engine.dialect.name)
+        self._saturating = _saturating_upsert(engine.dialect.name)
         self.statements = 0  # database round trips, for the benchmark and tests
 
     def lease_size(self, limit: RateLimit) -> int:
@@ -119,6 +127,106 @@ class RateLimiter:
                     held.tokens += size - 1  # another thread leased at the same time
                 else:
                     self._leases[slot] = _Lease(tokens=size - 1, expires=now + self.lease_seconds)
+
+    def peek(self, key: str, route_class: RouteClass, limit: RateLimit) -> float:
+        """Seconds until ``key``'s bucket holds a token (0.0: it holds one now). Spends nothing
+        and takes no lock: the answer may be stale by the time it is used."""
+        if not self.enabled:
+            return 0.0
+        now = self.clock()
+        with self.engine.connect() as connection:
+            self.statements += 1
+            tat = connection.scalar(
+                select(_TABLE.c.tat).where(
+                    _TABLE.c.bucket_key == key, _TABLE.c.route_class == route_class
+                )
+            )
+        if tat is None:
+            return 0.0
+        return max(0.0, max(float(tat), now) + limit.interval - limit.tolerance - now)
+
+    def take_all(self, route_class: RouteClass, buckets: Sequence[tuple[str, RateLimit]]) -> None:
+        """Spend one token of every bucket, or of none (one transaction): raise
+        :class:`RateLimitedError` with the wait of the first bucket that is empty. Exact:
+        never leased, so concurrent takes cannot overdraw."""
+        if not self.enabled or not buckets:
+            return
+        now = self.clock()
+        refused: tuple[str, RateLimit] | None = None
+        retry_after = 0.0
+        with self.engine.connect() as connection:
+            with connection.begin() as transaction:
+                self._relax(connection)
+                for key, limit in sorted(buckets, key=lambda bucket: bucket[0]):
+                    if not self._take(connection, key, route_class, limit, 1, now):
+                        refused = (key, limit)
+                        break
+                if refused is not None:
+                    key, limit = refused
+                    retry_after = self._retry_after(connection, key, route_class, limit, now)
+                    transaction.rollback()  # nothing taken from the buckets before it
+        if refused is not None:
+            raise RateLimitedError(
+                f"Too many '{route_class}' requests; retry later.", retry_after=retry_after
+            )
+
+    def give_back(self, route_class: RouteClass, buckets: Sequence[tuple[str, RateLimit]]) -> None:
+        """Return one token to each bucket (a reservation that was not needed); a bucket is
+        never fuller than full."""
+        if not self.enabled or not buckets:
+            return
+        now = self.clock()
+        with self._transaction(None) as connection:
+            for key, limit in sorted(buckets, key=lambda bucket: bucket[0]):
+                self.statements += 1
+                lowered = _TABLE.c.tat - limit.interval
+                connection.execute(
+                    update(_TABLE)
+                    .where(_TABLE.c.bucket_key == key, _TABLE.c.route_class == route_class)
+                    .values(tat=case((lowered > now, lowered), else_=now))
+                )
+
+    def charge(
+        self, route_class: RouteClass, buckets: Sequence[tuple[str, RateLimit, int]]
+    ) -> None:
+        """Spend ``n`` tokens of each bucket, or what it holds if fewer: never refused, an
+        empty bucket simply stays empty (one transaction)."""
+        if not self.enabled or not buckets:
+            return
+        now = self.clock()
+        with self._transaction(None) as connection:
+            for key, limit, n in sorted(buckets, key=lambda bucket: bucket[0]):
+                cost = max(0, n) * limit.interval
+                self.statements += 1
+                connection.execute(
+                    self._saturating,
+                    {
+                        "key": key,
+                        "route_class": route_class,
+                        "now": now,
+                        "cost": cost,
+                        "ceiling": now + limit.tolerance,
+                        "first_tat": now + min(cost, limit.tolerance),
+                    },
+                )
+
+    def forget_full(self, route_class: RouteClass, key_prefix: str) -> int:
+        """Delete the buckets of ``route_class`` whose key starts with ``key_prefix`` and that
+        are full again (``tat <= now``): a missing row is a full bucket, so nothing changes but
+        the table's size. For buckets keyed by something unbounded (addresses, claimed ids)."""
+        if not self.enabled:
+            return 0
+        now = self.clock()
+        with self._transaction(None) as connection:
+            self.statements += 1
+            result = connection.execute(
+                delete(_TABLE).where(
+                    _TABLE.c.route_class == route_class,
+                    _TABLE.c.bucket_key.startswith(key_prefix, autoescape=True),
+                    _TABLE.c.tat <= now,
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def forget_leases(self) -> None:
         with self._lock:
@@ -202,4 +310,27 @@ def _upsert(dialect: str) -> Executable:
             where=(new_tat - now) <= bindparam("tolerance", type_=Double()),
         )
         .returning(_TABLE.c.tat)
+    )
+
+
+def _saturating_upsert(dialect: str) -> Executable:
+    """The charge statement: like :func:`_upsert` without the refusal, the new ``tat`` capped at
+    ``ceiling`` (now + tolerance: an empty bucket). Parameters: key, route_class, now, cost,
+    ceiling, first_tat."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now: Any = bindparam("now", type_=Double())
+    ceiling: Any = bindparam("ceiling", type_=Double())
+    start = case((_TABLE.c.tat > now, _TABLE.c.tat), else_=now)
+    new_tat = start + bindparam("cost", type_=Double())
+    return (
+        insert(_TABLE)
+        .values(
+            bucket_key=bindparam("key"),
+            route_class=bindparam("route_class"),
+            tat=bindparam("first_tat", type_=Double()),
+        )
+        .on_conflict_do_update(
+            index_elements=[_TABLE.c.bucket_key, _TABLE.c.route_class],
+            set_={"tat": case((new_tat > ceiling, ceiling), else_=new_tat)},
+        )
     )

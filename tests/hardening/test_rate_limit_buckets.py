@@ -169,3 +169,70 @@ def test_disabled_limiter_touches_nothing(engine: Engine) -> None:
     limiter = RateLimiter(engine, enabled=False)
     assert _granted(limiter, "ptn_off", RateLimit(per_minute=NO_REFILL, burst=1), 5) == 5
     assert limiter.statements == 0
+
+
+# -- the exact operations the token endpoint's failure buckets use ------------------------------
+
+
+def test_take_all_takes_from_every_bucket_or_from_none(engine: Engine) -> None:
+    limiter = RateLimiter(engine, clock=FakeClock())
+    small = RateLimit(per_minute=NO_REFILL, burst=1)
+    large = RateLimit(per_minute=NO_REFILL, burst=5)
+    limiter.take_all("token", [("all_small", small), ("all_large", large)])
+    for _ in range(3):
+        with pytest.raises(RateLimitedError) as refused:
+            limiter.take_all("token", [("all_small", small), ("all_large", large)])
+        assert refused.value.retry_after > 0
+    # the refusals took nothing from the large bucket: 4 of its 5 tokens are left
+    assert _granted_token(limiter, "all_large", large, 10) == 4
+
+
+def _granted_token(limiter: RateLimiter, key: str, limit: RateLimit, attempts: int) -> int:
+    granted = 0
+    for _ in range(attempts):
+        try:
+            limiter.take_all("token", [(key, limit)])
+        except RateLimitedError:
+            continue
+        granted += 1
+    return granted
+
+
+def test_give_back_returns_a_token_but_never_overfills(engine: Engine) -> None:
+    limiter = RateLimiter(engine, clock=FakeClock())
+    limit = RateLimit(per_minute=NO_REFILL, burst=2)
+    assert _granted_token(limiter, "give_back", limit, 5) == 2
+    limiter.give_back("token", [("give_back", limit)])
+    assert _granted_token(limiter, "give_back", limit, 5) == 1
+    for _ in range(5):
+        limiter.give_back("token", [("give_back", limit)])
+    assert _granted_token(limiter, "give_back", limit, 5) == 2  # full, not fuller
+
+
+def test_charge_spends_what_a_bucket_holds_and_is_never_refused(engine: Engine) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(engine, clock=clock)
+    limit = RateLimit(per_minute=60, burst=4)  # one token a second
+    assert limiter.peek("charged", "token", limit) == 0.0  # no row: full
+    limiter.charge("token", [("charged", limit, 3)])
+    assert limiter.peek("charged", "token", limit) == 0.0  # one left
+    limiter.charge("token", [("charged", limit, 100)])  # more than it holds: emptied, no error
+    assert limiter.peek("charged", "token", limit) == pytest.approx(1.0)
+    clock.now += 1.0
+    assert limiter.peek("charged", "token", limit) == 0.0
+    assert _granted_token(limiter, "charged", limit, 5) == 1  # capped at empty: not in debt
+
+
+def test_forget_full_deletes_only_full_buckets_under_the_prefix(engine: Engine) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(engine, clock=clock)
+    limit = RateLimit(per_minute=60, burst=4)
+    limiter.charge("token", [("gone:a", limit, 1), ("gone:b", limit, 4), ("kept:c", limit, 1)])
+    clock.now += 2.0  # gone:a is full again, gone:b is not
+    assert limiter.forget_full("token", "gone:") == 1
+    assert limiter.peek("gone:b", "token", limit) == 0.0  # still there, 2 tokens left
+    limiter.charge("token", [("gone:b", limit, 2)])
+    assert limiter.peek("gone:b", "token", limit) > 0
+    clock.now += 60
+    assert limiter.forget_full("token", "gone:") == 1
+    assert limiter.forget_full("token", "kept:") == 1

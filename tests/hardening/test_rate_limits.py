@@ -1,6 +1,7 @@
 """Per-partner rate limits over HTTP: 429 problem+json with Retry-After, per partner and per
-route class, a partner's registry setting over the settings' default, the token endpoint, and
-the partner SDK waiting out a real 429."""
+route class, a partner's registry setting over the settings' default, the token endpoint (whose
+failures are paid by the source address, never by the client they name), and the partner SDK
+waiting out a real 429."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import connectors._client as sdk_client
 from connectors import HubClient
-from hub.api.ratelimit import claimed_client_id
+from hub.auth.server import claimed_client_id
 from hub.errors import ValidationFailedError
 from hub.ratelimit import ROUTE_CLASSES, RateLimit
 from hub.ratelimit.partners import set_partner_rate_limits
 from hub.registry.models import Partner, PartnerEvent
 from tests.conftest import make_settings
 from tests.support.databases import TestDatabases
-from tests.support.hub import HubEnv, build_env
+from tests.support.hub import TEST_ISSUER, HubEnv, build_env
 
 LENDER = "lender-jinqiao"
 OTHER = "lender-pearl"
@@ -126,17 +128,51 @@ def test_the_token_endpoint_has_its_own_bucket(limited: HubEnv) -> None:
     _token(limited, OTHER)  # another client is not affected
 
 
-def test_unknown_clients_share_one_token_bucket(limited: HubEnv) -> None:
-    statuses = []
-    for i in range(5):
-        response = limited.client.post(
+def _from(hub: HubEnv, address: str) -> TestClient:
+    """A client of the same hub whose requests come from ``address``."""
+    return TestClient(
+        hub.client.app, base_url=TEST_ISSUER, raise_server_exceptions=False, client=(address, 4711)
+    )
+
+
+def test_bad_secrets_for_a_partner_do_not_lock_it_out(limited: HubEnv) -> None:
+    """A client id is no secret: guesses at a partner's secret from one address exhaust that
+    address's buckets, never the partner's own."""
+    client_id = limited.partner(LENDER)["client_id"]
+    garbage = "Basic " + _b64(f"{client_id}:not-the-secret")
+    attacker = _from(limited, "203.0.113.7")
+    statuses = [
+        attacker.post(
             "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": f"nobody-{i}"},
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": garbage},
         )
-        statuses.append(response.status_code)
-    assert statuses[:3] == [401, 401, 401] or all(s in (400, 401) for s in statuses[:3])
-    assert statuses[3:] == [429, 429]
-    _token(limited, LENDER)  # known clients keep their own bucket
+        for _ in range(6)
+    ]
+    assert [r.status_code for r in statuses[:3]] == [401] * 3
+    assert statuses[0].json()["error"] == "invalid_client"  # RFC 6749 JSON, as before
+    for refused in statuses[3:]:
+        _assert_429(refused)
+    partner = _from(limited, "198.51.100.20")
+    response = partner.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": limited.basic_auth(LENDER)},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_unknown_client_ids_from_one_address_share_its_bucket(limited: HubEnv) -> None:
+    """3 failures per claimed client and address, 9 per address whatever the client ids."""
+    sprayer = _from(limited, "203.0.113.8")
+    statuses = [
+        sprayer.post(
+            "/oauth/token", data={"grant_type": "client_credentials", "client_id": f"nobody-{i}"}
+        ).status_code
+        for i in range(11)
+    ]
+    assert statuses == [401] * 9 + [429, 429]
+    _token(limited, LENDER)  # another address is not affected
 
 
 class _ViaTestClient(httpx.BaseTransport):
@@ -238,7 +274,7 @@ def _assertion(claims: dict[str, Any]) -> str:
         ({}, {}, None),
     ],
 )
-def test_the_token_bucket_is_chosen_by_the_claimed_client_id(
+def test_failures_are_keyed_by_the_claimed_client_id(
     headers: dict[str, str], form: dict[str, str], expected: str | None
 ) -> None:
     assert claimed_client_id(headers, form) == expected

@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hub.api.deps import RuntimeDep
-from hub.api.ratelimit import claimed_client_id, enforce_token_rate_limit
 from hub.auth.server import ASSERTION_ALGORITHMS, TokenRequest
 from hub.runtime import SCOPES
 
@@ -71,11 +70,14 @@ _OAUTH_ERROR = {
 async def token(request: Request, runtime: RuntimeDep) -> Response:
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    # hardening (issue 12): the named client's token bucket (429 + Retry-After when empty)
-    client_id = claimed_client_id(request.headers, fields)
-    await run_in_threadpool(enforce_token_rate_limit, runtime, client_id)
+    # hardening (issue 12): the server spends the token buckets (429 + Retry-After when
+    # empty): failures by claimed client and source address, successes by the partner's own
     token_request = TokenRequest(
-        method=request.method, url=str(request.url), headers=request.headers, form=fields
+        method=request.method,
+        url=str(request.url),
+        headers=request.headers,
+        form=fields,
+        source=request.client.host if request.client else None,
     )
     result = await run_in_threadpool(runtime.authorization_server.issue_token, token_request)
     headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
