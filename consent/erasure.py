@@ -14,6 +14,10 @@ history row, signed receipt, audit event and (for a recipient partner) webhook n
 - a consent already past its end is left to the expiry sweep (the consent service allows no
   other move for it); ended ones are left as they are.
 
+The subject's daily fetch counts (``consent_fetch_counts``) are deleted first: nothing will be
+fetched under the ended consents, and the audit log keeps every release. First, so that the
+erasure takes those rows' locks before any audit append, in the order a pull takes them.
+
 Running it again ends nothing twice: only consents still live are touched, each under its row
 lock.
 """
@@ -28,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.errors import InvalidConsentTransitionError
+from consent.fetches import forget_fetches_of_subject
 from consent.models import Consent, ConsentEvent, ConsentStatus
 from consent.service import ConsentService, effective_status
 from hub.store.base import utcnow
@@ -63,6 +68,7 @@ def end_consents_of_erased(
     """Revoke the subject's active and paused consents and deny their pending requests, in the
     caller's transaction (the caller commits, with the erasure itself)."""
     now = now or utcnow()
+    forget_fetches_of_subject(session, subject_id)
     live = consents.consents_of_subject(session, subject_id=subject_id, statuses=_LIVE)
     revoked: list[str] = []
     denied: list[str] = []

@@ -10,13 +10,14 @@ row only moves forward (pending -> delivered | failed).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -90,6 +91,24 @@ class Consent(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     #: The newest receipt, which release decisions and audit events cite.
     receipt_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ConsentFetchCount(Base):
+    """How many fetches a capped consent (``fetches_per_day`` set) has had on one UTC day.
+
+    A pull that releases a subject's records under the consent counts one fetch of it
+    (:mod:`consent.fetches`), in the pull's transaction; uncapped consents have no rows. Only
+    today's row decides anything, so earlier days are pruned by the consent sweep, and an
+    erasure deletes the subject's rows (the audit log keeps every release anyway).
+    """
+
+    __tablename__ = "consent_fetch_counts"
+
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    fetches: Mapped[int] = mapped_column(Integer)
+    #: The consent's cap when it was last counted (each claim compares against the cap it passes).
+    fetches_per_day: Mapped[int] = mapped_column(Integer)
 
 
 class ConsentEvent(Base):

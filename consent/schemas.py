@@ -125,6 +125,10 @@ class ConsentPublic(BaseModel):
     data_from: datetime | None
     data_until: datetime | None
     fetches_per_day: int | None
+    fetches_today: int | None = Field(
+        default=None,
+        description="Fetches counted today (UTC) against `fetches_per_day`; null without a cap.",
+    )
     reason: str
     starts_at: datetime
     expires_at: datetime
@@ -136,7 +140,12 @@ class ConsentPublic(BaseModel):
 
     @classmethod
     def of(
-        cls, consent: Consent, *, status: str | None = None, summary: str | None = None
+        cls,
+        consent: Consent,
+        *,
+        status: str | None = None,
+        summary: str | None = None,
+        fetches_today: int | None = None,
     ) -> ConsentPublic:
         return cls(
             id=consent.id,
@@ -152,6 +161,7 @@ class ConsentPublic(BaseModel):
             data_from=consent.data_from,
             data_until=consent.data_until,
             fetches_per_day=consent.fetches_per_day,
+            fetches_today=fetches_today,
             reason=consent.reason,
             starts_at=consent.starts_at,
             expires_at=consent.expires_at,

@@ -36,6 +36,7 @@ from consent.errors import (
     InvalidConsentTransitionError,
     WideningError,
 )
+from consent.fetches import fetches_today, prune_fetch_counts
 from consent.interfaces import AuditSink, PartnerDirectory, SubjectPseudonyms
 from consent.models import (
     Consent,
@@ -285,6 +286,9 @@ class ConsentState:
     cross_border: bool
     receipt_id: str | None = None
     starts_at: datetime | None = None
+    #: The consent's daily fetch cap, enforced by the pipeline from the stored count
+    #: (:mod:`consent.fetches`), never part of the policy input (the decision cache keys on it).
+    fetches_per_day: int | None = None
 
     @classmethod
     def missing(cls) -> ConsentState:
@@ -354,6 +358,7 @@ _STATE_COLUMNS = (
     _CONSENTS.c.sensitive,
     _CONSENTS.c.cross_border,
     _CONSENTS.c.receipt_id,
+    _CONSENTS.c.fetches_per_day,
 )
 #: The columns of a consent state, in the order :func:`states_from_rows` reads them.
 STATE_COLUMNS = _STATE_COLUMNS
@@ -457,7 +462,7 @@ def states_from_rows(
             continue
         (
             consent_id, _, status, starts_at, expires_at, _, categories, sensitive, cross_border,
-            receipt_id,
+            receipt_id, fetches_per_day,
         ) = found[1]  # fmt: skip
         # As :func:`effective_status`: an active or paused consent past its end is expired.
         if status in _EXPIRING and now >= expires_at:
@@ -473,6 +478,7 @@ def states_from_rows(
             cross_border=cross_border,
             receipt_id=receipt_id,
             starts_at=starts_at,
+            fetches_per_day=fetches_per_day,
         )
     return states
 
@@ -727,6 +733,8 @@ class ConsentOverview:
     consent: Consent
     status: str
     summary: str
+    #: Fetches counted today (UTC) against a capped consent; ``None`` when it has no cap.
+    fetches_today: int | None = None
 
 
 @dataclass(frozen=True)
@@ -1070,8 +1078,10 @@ class ConsentService:
         self, session: Session, *, now: datetime | None = None, limit: int = 500
     ) -> int:
         """Record ``expired`` for consents past their end (decisions already treat them so) and
-        notify their recipients. Safe to run from several processes (rows are skip-locked)."""
+        notify their recipients. Safe to run from several processes (rows are skip-locked).
+        Also deletes the fetch counts of days before today (``consent.fetches``)."""
         now = now or utcnow()
+        prune_fetch_counts(session, now=now)
         ids = session.scalars(
             select(Consent.id)
             .where(
@@ -1177,11 +1187,14 @@ class ConsentService:
         now = now or utcnow()
         ids = sorted({c.recipient_id for c in consents if c.recipient_id})
         names = dict(self.directory(session, ids)) if self.directory and ids else {}
+        capped = [c.id for c in consents if c.fetches_per_day is not None]
+        fetched = fetches_today(session, capped, now=now) if capped else {}
         return [
             ConsentOverview(
                 consent=c,
                 status=effective_status(c, now),
                 summary=self.describe(c, recipient_name=names.get(c.recipient_id or "", "")),
+                fetches_today=None if c.fetches_per_day is None else fetched.get(c.id, 0),
             )
             for c in consents
         ]

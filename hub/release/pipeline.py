@@ -12,9 +12,10 @@ what the previous one produced.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, cast
 
 import orjson
@@ -22,6 +23,12 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Integer, Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from consent.fetches import (
+    FETCHES_EXCEEDED,
+    capped_consents,
+    claim_fetches,
+    give_back_fetches,
+)
 from consent.service import (
     STATE_COLUMNS,
     ConsentState,
@@ -37,6 +44,7 @@ from hub.crypto.service import KEY_COLUMNS, FieldOpener
 from hub.deid.guard import EgressGuard, entities_for_categories
 from hub.errors import NotFoundError
 from hub.policy import Decision, PolicyEngine, canonical_digest
+from hub.policy.interfaces import new_decision_id
 from hub.records.models import DataSubject, Record
 from hub.registry import service as registry
 from hub.registry.errors import AgreementInactiveError, AgreementNotFoundError
@@ -181,6 +189,28 @@ def _decision_key(state: ConsentState, jurisdiction: str, now: datetime) -> tupl
         length,
         jurisdiction,
     )
+
+
+def _over_fetch_cap(
+    group: _DecisionGroup, over_cap: dict[str, _DecisionGroup], groups: dict[str, _DecisionGroup]
+) -> _DecisionGroup:
+    """The withholding twin of an allowing decision, for subjects whose consent has no fetch
+    left today: every field dropped, reason :data:`FETCHES_EXCEEDED` (the policy input it
+    shares, so its digest too). One per allowing decision and page."""
+    twin = over_cap.get(group.decision.decision_id)
+    if twin is None:
+        decision = group.decision
+        withheld = Decision(
+            allow=False,
+            obligations=MappingProxyType(dict.fromkeys(decision.obligations, "drop")),
+            reasons=(FETCHES_EXCEEDED,),
+            decision_id=new_decision_id(),
+            policy_revision=decision.policy_revision,
+        )
+        twin = over_cap[decision.decision_id] = groups[withheld.decision_id] = _DecisionGroup(
+            decision=withheld, input_digest=group.input_digest
+        )
+    return twin
 
 
 def _guard_free_text(
@@ -366,6 +396,15 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         )
         protector.refresh(session, subject_ids)  # erasures seen at once; the page's keys cached
 
+    # Capped consents (``fetches_per_day``): this pull is one fetch of each, claimed for the
+    # page in one statement before any record is opened; a consent with none left today has
+    # its subjects' records withheld. Uncapped consents are never counted (no statement, no row).
+    capped = capped_consents(states.values())
+    exhausted: Collection[str] = claim_fetches(session, capped, now=request.now) if capped else ()
+    #: Claimed, but the policy refused them: nothing released, so the fetch is given back.
+    unreleased: list[str] = []
+    over_cap: dict[str, _DecisionGroup] = {}
+
     groups: dict[str, _DecisionGroup] = {}
     decided: dict[tuple[object, ...], _DecisionGroup] = {}
     categories = dataset.field_categories  # a property that builds a dict: once per page
@@ -414,6 +453,12 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                             recipient_checked = True
                         found.plan = _plan(decision, recipient_key, opener)
                 decided[group_key] = found
+            if capped and state.consent_id in capped:
+                if found.plan is None:
+                    if state.consent_id not in exhausted:
+                        unreleased.append(state.consent_id)
+                elif state.consent_id in exhausted:
+                    found = _over_fetch_cap(found, over_cap, groups)
             audit_pseudonym = protector.pseudonym("audit", subject_id)
             if state.consent_id is not None:
                 found.consents[audit_pseudonym] = (state.consent_id, state.receipt_id)
@@ -467,6 +512,10 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             if isinstance(released.get(name), str) and name not in sealed_names:
                 group.free_text.append((released, name))
 
+    if unreleased:
+        give_back_fetches(session, unreleased, now=request.now)
+    if over_cap:  # an allowing decision whose subjects were all over their cap has no records
+        groups = {d: g for d, g in groups.items() if g.key_subject}
     for group in groups.values():
         _guard_free_text(gates.guard, group, categories)
 

@@ -137,7 +137,9 @@ def _resolve_subject(session: Session, runtime: Runtime, lookup: SubjectLookup) 
 
 
 def _public(item: ConsentOverview) -> ConsentPublic:
-    return ConsentPublic.of(item.consent, status=item.status, summary=item.summary)
+    return ConsentPublic.of(
+        item.consent, status=item.status, summary=item.summary, fetches_today=item.fetches_today
+    )
 
 
 # ---- partner side -----------------------------------------------------------------------------
