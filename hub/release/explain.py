@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from consent.fetches import FETCHES_EXCEEDED, fetches_today
 from consent.service import consent_states
 from hub.audit import append_event
 from hub.auth.tokens import AuthenticatedPartner
@@ -72,6 +73,16 @@ def explain_release(
         now=now,
     )
     explanation = dict(explainer.explain(document))
+    fetch_cap = None
+    if state.consent_id is not None and state.fetches_per_day is not None:
+        used = fetches_today(session, [state.consent_id], now=now).get(state.consent_id, 0)
+        fetch_cap = {
+            "fetches_per_day": state.fetches_per_day,
+            "fetches_today": used,
+            # The pipeline's own count (consent.fetches), outside the policy input: when it
+            # is reached, what the policy allows is withheld with this reason.
+            "withheld_reason": FETCHES_EXCEEDED if used >= state.fetches_per_day else None,
+        }
     pseudonym = protector.pseudonym("audit", subject.id)
     append_event(
         session,
@@ -93,6 +104,7 @@ def explain_release(
         "purpose": agreement.purpose,
         "subject": pseudonym,
         "consent_id": state.consent_id,
+        "fetch_cap": fetch_cap,
         "policy_revision": explainer.revision,
         "input": document,
         "explanation": explanation,

@@ -20,12 +20,16 @@ from consent.models import ConsentFetchCount
 from consent.service import ConsentTerms
 from hub.audit.models import AuditEvent
 from hub.auth.tokens import AuthenticatedPartner
+from hub.demo.population import Consumer, generate_population
 from hub.errors import NotFoundError
 from hub.policy import Decision
 from hub.policy.interfaces import new_decision_id
 from hub.records.models import Record
+from hub.release.explain import explain_release
 from hub.release.pipeline import PullRequest, ReleasedPage, ReleaseGates, pull_page
 from hub.store.base import utcnow
+from tests.conftest import TEST_CONSUMERS
+from tests.consent.support import subject_of
 from tests.support.hub import HubEnv
 
 LENDER = "lender-jinqiao"
@@ -131,6 +135,26 @@ def audit_events(hub: HubEnv, request_id: str) -> list[dict[str, Any]]:
     return [json.loads(row) for row in rows]
 
 
+def consumers(hub: HubEnv) -> list[Consumer]:
+    return generate_population(seed=hub.settings.demo_seed, consumers=TEST_CONSUMERS).consumers
+
+
+def explained_cap(hub: HubEnv, mobile: str, now: datetime) -> Any:
+    with hub.session() as session:
+        explained = explain_release(
+            session,
+            explainer=hub.runtime.explainer,
+            protector=hub.runtime.protector,
+            agreement_id=hub.agreement(LENDER, DATASET),
+            identifiers={"mobile": mobile},
+            asked_by="test",
+            request_id="req_explain_cap",
+            now=now,
+        )
+        session.rollback()
+    return explained["fetch_cap"]
+
+
 def cap_decisions(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for e in events for d in e["decisions"] if d["reasons"] == [FETCHES_EXCEEDED]]
 
@@ -169,6 +193,12 @@ def test_a_cap_of_two_withholds_the_third_pull_until_the_next_utc_day(
     assert [c["consent_id"] for c in withheld["consents"].values()] == [consent_id]
     assert withheld["fields_released"] == []
     assert counts(hub, consent_id) == {fetch_day(now).isoformat(): 2}, "a refusal is no fetch"
+    mobile = next(c.mobile for c in consumers(hub) if subject_of(hub, c) == subject)
+    assert explained_cap(hub, mobile, late) == {
+        "fetches_per_day": 2,
+        "fetches_today": 2,
+        "withheld_reason": FETCHES_EXCEEDED,
+    }, "the explanation shows why the policy's allow was withheld"
 
     next_day = pull(hub, "req_cap_4", midnight)
     assert subject in released_subjects(hub, next_day)

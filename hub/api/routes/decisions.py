@@ -61,7 +61,9 @@ class ReloadResponse(BaseModel):
     summary="Explain the decision for one subject under one agreement",
     description=(
         "Shows the policy input, the decision, each field's obligation and the rule behind it, "
-        "without decrypting or releasing any data. Logged in the audit log."
+        "without decrypting or releasing any data; `fetch_cap` shows a capped consent's "
+        "fetches today (over the cap, what the policy allows is withheld with "
+        "`fair_use.fetches_exceeded`). Logged in the audit log."
     ),
 )
 def explain(
