@@ -23,7 +23,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, String, Table, and_, bindparam, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -385,23 +396,29 @@ def state_condition(subject_id: ColumnElement[str]) -> ColumnElement[bool]:
     )
 
 
-_STATE_FILTER = (
-    _CONSENTS.c.subject_id.in_(bindparam("subject_ids", expanding=True, type_=String())),
-    _CONSENTS.c.purpose == bindparam("purpose"),
-    _USABLE_STATUSES,
-)
-_STATES_OF_RECIPIENT = select(*_STATE_COLUMNS).where(
-    _Unindexed(_CONSENTS.c.recipient_id) == bindparam("recipient_id"), *_STATE_FILTER
-)
-_STATES_OF_RECIPIENT_OR_ROLE = select(*_STATE_COLUMNS).where(
-    or_(
-        _Unindexed(_CONSENTS.c.recipient_id) == bindparam("recipient_id"),
-        and_(
-            _CONSENTS.c.recipient_id.is_(None),
-            _CONSENTS.c.recipient_role == bindparam("recipient_role"),
-        ),
+_OF_RECIPIENT = _Unindexed(_CONSENTS.c.recipient_id) == bindparam("recipient_id")
+_OF_RECIPIENT_OR_ROLE = or_(
+    _OF_RECIPIENT,
+    and_(
+        _CONSENTS.c.recipient_id.is_(None),
+        _CONSENTS.c.recipient_role == bindparam("recipient_role"),
     ),
-    *_STATE_FILTER,
+)
+# The page's subjects: on SQLite an IN list, one bind parameter per subject; on PostgreSQL one
+# array parameter (``= ANY``), so the statement's text is the same for every page and psycopg
+# prepares it once per connection instead of PostgreSQL parsing and planning it per page.
+_SUBJECTS_IN = _CONSENTS.c.subject_id.in_(bindparam("subject_ids", expanding=True, type_=String()))
+_SUBJECTS_ANY = _CONSENTS.c.subject_id == any_(bindparam("subject_ids", type_=ARRAY(String())))
+_STATE_FILTER = (_CONSENTS.c.purpose == bindparam("purpose"), _USABLE_STATUSES)
+_STATES_OF_RECIPIENT = select(*_STATE_COLUMNS).where(_OF_RECIPIENT, _SUBJECTS_IN, *_STATE_FILTER)
+_STATES_OF_RECIPIENT_OR_ROLE = select(*_STATE_COLUMNS).where(
+    _OF_RECIPIENT_OR_ROLE, _SUBJECTS_IN, *_STATE_FILTER
+)
+_PG_STATES_OF_RECIPIENT = select(*_STATE_COLUMNS).where(
+    _OF_RECIPIENT, _SUBJECTS_ANY, *_STATE_FILTER
+)
+_PG_STATES_OF_RECIPIENT_OR_ROLE = select(*_STATE_COLUMNS).where(
+    _OF_RECIPIENT_OR_ROLE, _SUBJECTS_ANY, *_STATE_FILTER
 )
 _ACTIVE = str(ConsentStatus.ACTIVE)
 _EXPIRING = (str(ConsentStatus.ACTIVE), str(ConsentStatus.PAUSED))
@@ -432,10 +449,13 @@ def consent_states(
         "recipient_id": recipient_id,
         "purpose": purpose,
     }
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
     if recipient_role is None:
-        statement = _STATES_OF_RECIPIENT
+        statement = _PG_STATES_OF_RECIPIENT if on_postgresql else _STATES_OF_RECIPIENT
     else:
-        statement = _STATES_OF_RECIPIENT_OR_ROLE
+        statement = (
+            _PG_STATES_OF_RECIPIENT_OR_ROLE if on_postgresql else _STATES_OF_RECIPIENT_OR_ROLE
+        )
         params["recipient_role"] = recipient_role
     rows = session.execute(statement, params).all()
     return states_from_rows(rows, subject_ids=subject_ids, now=now)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 #: Request handlers run on anyio's thread pool (40 threads); the connection pool must cover
@@ -19,6 +21,11 @@ MAX_OVERFLOW = 40
 #: transaction begins with ``BEGIN IMMEDIATE`` (holding the write lock from the start), so a
 #: writer that must hold the lock before it reads (the audit append) need not take it again.
 SQLITE_BEGINS_IMMEDIATE = "tollhouse.sqlite_begins_immediate"
+#: A pooled PostgreSQL connection idle for longer than this is pinged (one round trip) before
+#: it is handed out; one back in the pool for less is handed out as it is (see
+#: :func:`_ping_idle_connections`).
+PING_AFTER_IDLE_SECONDS = 1.0
+_CHECKED_IN_AT = "tollhouse.checked_in_at"
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -63,7 +70,53 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _has_input(fd: int) -> bool:
+    """Whether the server has sent anything on an idle connection (no round trip): a server
+    that ends a session (a restart, ``pg_terminate_backend``, an idle timeout) says so and
+    closes its end, which leaves the socket readable."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections that have been idle: a request checks
+    a connection out several times (its sign-in, its rate limit and its work each commit), and
+    a ping on every checkout was a round trip each time. A connection used a moment ago and on
+    which the server has sent nothing since is handed out as it is; one idle for longer (a
+    proxy may have cut it silently) or with input waiting (the server ended the session) is
+    pinged, and one the driver already knows to be closed or broken is replaced without one.
+    A connection that still breaks unseen fails its statement as a disconnect, on which
+    SQLAlchemy replaces every connection of the pool older than the failure."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, connection_record: Any) -> None:
+        if dbapi_connection is not None:
+            connection_record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, connection_record: Any, _proxy: Any) -> None:
+        checked_in_at = connection_record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None:  # connected for this checkout
+            return
+        if dbapi_connection.closed or dbapi_connection.broken:
+            raise exc.InvalidatePoolError("the connection is closed")
+        if time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS and not _has_input(
+            dbapi_connection.fileno()
+        ):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError(str(error)) from error
+            raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
