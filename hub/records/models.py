@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.base import Base, new_id, utcnow
+from hub.store.base import Base, OpaqueJSONDocument, new_id, utcnow
 
 
 class DataSubject(Base):
@@ -52,6 +52,6 @@ class Record(Base):
     schema_version: Mapped[int] = mapped_column(Integer, default=1)
     subject_id: Mapped[str] = mapped_column(ForeignKey("data_subjects.id"), index=True)
     content_digest: Mapped[str] = mapped_column(String(128))
-    sealed: Mapped[dict[str, Any]] = mapped_column()
+    sealed: Mapped[dict[str, Any]] = mapped_column(OpaqueJSONDocument())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
