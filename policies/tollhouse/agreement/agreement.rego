@@ -1,8 +1,6 @@
 # The data-sharing agreement: active, in force, made with this recipient, for this purpose.
 package tollhouse.agreement
 
-import data.tollhouse.lib.timestamps
-
 violations contains "agreement.missing" if not is_object(input.agreement)
 
 violations contains "agreement.inactive" if not input.agreement.status == "active"
@@ -16,11 +14,24 @@ violations contains "agreement.invalid_period" if not valid_from_ns
 violations contains "agreement.invalid_period" if not valid_until_ns
 
 violations contains "agreement.not_yet_valid" if {
-	timestamps.now_ns < valid_from_ns
+	data.tollhouse.lib.timestamps.now_ns < valid_from_ns
 }
 
 violations contains "agreement.expired" if {
-	timestamps.now_ns >= valid_until_ns
+	data.tollhouse.lib.timestamps.now_ns >= valid_until_ns
+}
+
+# No violation above (the common case; release.rego computes `violations` only when this
+# fails). The conditions are written out rather than referring to made_with_partner and
+# covers_purpose: each rule evaluated costs ~2 us in regorus.
+clear if {
+	input.agreement.status == "active"
+	is_string(input.partner.id)
+	input.agreement.recipient == input.partner.id
+	object.get(input.agreement, "purpose", input.purpose) == input.purpose
+	now_ns := data.tollhouse.lib.timestamps.now_ns
+	valid_from_ns <= now_ns
+	now_ns < valid_until_ns
 }
 
 valid_from_ns := data.tollhouse.lib.timestamps.to_ns(input.agreement.valid_from)

@@ -2,8 +2,6 @@
 # plus the separate consents for sensitive data and for cross-border transfer.
 package tollhouse.consent
 
-import data.tollhouse.lib.timestamps
-
 # The reason each known status other than active denies with.
 status_reasons := {
 	"missing": "consent.missing",
@@ -25,13 +23,25 @@ violations contains "consent.status_unknown" if {
 }
 
 violations contains "consent.expired" if {
-	timestamps.now_ns >= expires_at_ns
+	data.tollhouse.lib.timestamps.now_ns >= expires_at_ns
 }
 
 # expires_at must be present: a timestamp, or null for a consent without an end date.
 violations contains "consent.invalid_expiry" if {
 	is_object(input.consent)
 	not valid_expiry
+}
+
+# No violation above (the common case; release.rego computes `violations` only when this
+# fails): active and not expired, without an end date or with a valid one.
+clear if {
+	input.consent.status == "active"
+	input.consent.expires_at == null
+}
+
+clear if {
+	input.consent.status == "active"
+	data.tollhouse.lib.timestamps.now_ns < expires_at_ns
 }
 
 valid_expiry if input.consent.expires_at == null

@@ -19,13 +19,7 @@ fair_use := purpose.definition.fair_use
 
 # [category, reason] pairs.
 category_violations := {[category, reason] |
-	some reason, blocked in {
-		"category.unknown": fields.unknown_categories,
-		"minimisation.field_not_needed": fields.not_needed_categories,
-		"consent.category_not_granted": fields.not_granted_categories,
-		"sensitive.no_separate_consent": fields.sensitive_blocked_categories,
-		"minimisation.identity_not_needed": fields.identity_dropped_categories,
-	}
+	some reason, blocked in fields.category_reasons
 	some category in blocked
 }
 

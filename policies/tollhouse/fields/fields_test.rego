@@ -148,12 +148,12 @@ test_dataset_fields_default_empty if {
 }
 
 test_every_category_is_well_formed if {
-	every _, category in fields.categories {
+	every _, category in data.taxonomy.categories {
 		is_boolean(category.sensitive)
 		category.when_identity_not_needed in {"keep", "drop", "mask", "pseudonymize", "generalize"}
 	}
 	every name in {"location_precise", "identity_document", "financial_account", "biometric"} {
-		fields.categories[name].sensitive == true
+		data.taxonomy.categories[name].sensitive == true
 	}
 }
 

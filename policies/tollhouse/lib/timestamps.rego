@@ -1,15 +1,17 @@
 # Timestamps: RFC 3339 strings such as "2026-02-01T00:00:00Z" or "...08:00:00.5+08:00".
 #
-# is_timestamp is a cheap shape check (regex.match recompiles its pattern on every call in
-# regorus, ~60 us each): strings of the wrong shape are deny reasons, identical on OPA and
-# regorus. A string of the right shape that still does not parse (month 13) makes
-# time.parse_rfc3339_ns fail: an evaluation error on regorus (the hub denies), undefined
-# on OPA (the policy denies). Either way nothing is released.
+# to_ns first checks the shape cheaply (regex.match recompiles its pattern on every call in
+# regorus, ~60 us each): strings of the wrong shape are undefined, so deny reasons, identical
+# on OPA and regorus. A string of the right shape that still does not parse (month 13) makes
+# time.parse_rfc3339_ns fail: an evaluation error on regorus (the hub denies), undefined on
+# OPA (the policy denies). Either way nothing is released. The check is written into to_ns
+# rather than called as a function of its own: a function call costs ~1.5 us in regorus, and
+# to_ns runs four times a decision.
 package tollhouse.lib.timestamps
 
 ns_per_day := 86400000000000
 
-is_timestamp(value) if {
+to_ns(value) := time.parse_rfc3339_ns(value) if {
 	is_string(value)
 	count(value) >= 20
 	substring(value, 4, 1) == "-"
@@ -18,7 +20,5 @@ is_timestamp(value) if {
 	substring(value, 13, 1) == ":"
 	substring(value, 16, 1) == ":"
 }
-
-to_ns(value) := time.parse_rfc3339_ns(value) if is_timestamp(value)
 
 now_ns := to_ns(input.now)

@@ -2,18 +2,19 @@ package tollhouse.lib.timestamps_test
 
 import data.tollhouse.lib.timestamps
 
-test_is_timestamp_accepts_utc_offsets_and_fractions if {
-	data.tollhouse.lib.timestamps.is_timestamp("2026-02-01T00:00:00Z")
-	data.tollhouse.lib.timestamps.is_timestamp("2026-02-01T08:00:00+08:00")
-	data.tollhouse.lib.timestamps.is_timestamp("2026-02-01T00:00:00.123456789Z")
+test_to_ns_accepts_utc_offsets_and_fractions if {
+	data.tollhouse.lib.timestamps.to_ns("2026-02-01T00:00:00Z") == 1769904000000000000
+	data.tollhouse.lib.timestamps.to_ns("2026-02-01T08:00:00+08:00") == 1769904000000000000
+	data.tollhouse.lib.timestamps.to_ns("2026-02-01T00:00:00.123456789Z") == 1769904000123456789
 }
 
-test_is_timestamp_rejects_other_shapes if {
-	not data.tollhouse.lib.timestamps.is_timestamp("2026-02-01")
-	not data.tollhouse.lib.timestamps.is_timestamp("2026-02-01 00:00:00Z")
-	not data.tollhouse.lib.timestamps.is_timestamp("2026-02-01T00:00:00")
-	not data.tollhouse.lib.timestamps.is_timestamp(1767225600)
-	not data.tollhouse.lib.timestamps.is_timestamp(null)
+test_to_ns_undefined_for_other_shapes if {
+	not data.tollhouse.lib.timestamps.to_ns("2026-02-01")
+	not data.tollhouse.lib.timestamps.to_ns("2026-02-01 00:00:00Z")
+	not data.tollhouse.lib.timestamps.to_ns("2026-02-01t00:00:00Z")
+	not data.tollhouse.lib.timestamps.to_ns("2026-02-01T00:00:00")
+	not data.tollhouse.lib.timestamps.to_ns(1767225600)
+	not data.tollhouse.lib.timestamps.to_ns(null)
 }
 
 test_to_ns_parses_offsets if {

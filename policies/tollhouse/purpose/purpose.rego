@@ -2,9 +2,6 @@
 # within the purpose's fair-use caps.
 package tollhouse.purpose
 
-import data.tollhouse.consent
-import data.tollhouse.lib.timestamps
-
 definition := data.taxonomy.purposes[input.purpose]
 
 violations contains "purpose.unknown" if not definition
@@ -18,10 +15,12 @@ violations contains "purpose.not_allowed_for_role" if {
 
 # The fair-use duration cap bounds a consent (agreements between businesses run longer).
 # The consent service refuses such consents at grant time; this is the second line.
-violations contains "purpose.duration_exceeded" if {
+violations contains "purpose.duration_exceeded" if duration_exceeded
+
+duration_exceeded if {
 	starts_at_ns := data.tollhouse.lib.timestamps.to_ns(input.consent.starts_at)
-	span := consent.expires_at_ns - starts_at_ns
-	span > definition.fair_use.max_duration_days * timestamps.ns_per_day
+	span := data.tollhouse.consent.expires_at_ns - starts_at_ns
+	span > definition.fair_use.max_duration_days * data.tollhouse.lib.timestamps.ns_per_day
 }
 
 # Optional request facts, given by the caller when it knows them.
@@ -33,9 +32,16 @@ violations contains "fair_use.data_range_exceeded" if {
 	input.request.data_range_days > definition.fair_use.max_data_range_days
 }
 
-default needed := set()
-
-needed := {category | some category in definition.categories}
+# No violation above (the common case; release.rego computes `violations` only when this
+# fails).
+clear if {
+	definition
+	input.partner.role in data.taxonomy.roles
+	input.partner.role in definition.roles
+	not duration_exceeded
+	not input.request.fetches_today >= definition.fair_use.fetches_per_day
+	not input.request.data_range_days > definition.fair_use.max_data_range_days
+}
 
 identity_needed if definition.identity_needed == true
 

@@ -65,10 +65,6 @@ test_data_range_exceeded if {
 	count(purpose.violations) == 0 with input as data.tollhouse.testing.with_input({"request": {"data_range_days": 730}})
 }
 
-test_needed_categories if {
-	purpose.needed == {"vehicle", "vehicle_identifier", "driving_behaviour", "location_coarse", "location_precise", "insurance"} with input as testing.ubi_input
-}
-
 test_identity_needed if {
 	purpose.identity_needed with input as testing.base_input
 	not purpose.identity_needed with input as testing.ubi_input
