@@ -34,7 +34,10 @@ def _found(text: str, entity: str, value: str) -> bool:
 
 @given(_filler, st.text(alphabet=_VIN_CHARS, min_size=17, max_size=17), _filler)
 def test_vin_with_check_digit_found(before: str, draft: str, after: str) -> None:
-    draft = "L" + draft[1:13] + "0123"
+    # A Chinese VIN (L...) numbers its last five characters (as North America's do), so it has
+    # at least five digits whatever the rest and its check digit (``X`` is one) are; a
+    # 17-character run with fewer is not taken for a VIN.
+    draft = "L" + draft[1:12] + "00123"
     vin = draft[:8] + vin_check_digit(draft) + draft[9:]
     assert _found(f"{before}{vin}{' ' + after if after[:1].isalnum() else after}", "VIN", vin)
 
