@@ -115,13 +115,19 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: Values :func:`_clean` returns as they are, recognised by exact type without its checks.
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
+
+
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: drop sensitive fields, scrub sensitive-looking values."""
-    for key in list(event_dict):
+    for key, value in event_dict.items():  # values replaced in place: the keys do not change
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = "[redacted]"
-        else:
-            event_dict[key] = _clean(event_dict[key])
+        elif type(value) is str:
+            event_dict[key] = _scrub(value)
+        elif type(value) not in _PLAIN_TYPES:
+            event_dict[key] = _clean(value)
     return event_dict
 
 
