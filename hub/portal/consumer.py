@@ -59,6 +59,11 @@ class ConsentView:
     duration_days: int = 0
     #: Why it ended, when the erasure of the consumer's data ended it (not the consumer).
     erasure_note: str = ""
+    #: The cap on fetches a day (asked for, on a request); ``None`` when there is none.
+    fetches_per_day: int | None = None
+    #: The cap in plain words: on a request what the partner asks for, otherwise the cap and
+    #: the fetches used today (UTC); empty when there is no cap.
+    fetches_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,22 @@ class Home:
     requests: list[ConsentView]
     groups: list[PartnerGroup]
     ended: list[ConsentView]
+
+
+def _fetches_note(item: ConsentOverview, _: Gettext) -> str:
+    cap = item.consent.fetches_per_day
+    if cap is None:
+        return ""
+    if item.status == ConsentStatus.REQUESTED:
+        if cap == 1:
+            return _("They ask to fetch your data at most once a day.")
+        return _("They ask to fetch your data at most {cap} times a day.").format(cap=cap)
+    template = (
+        _("Up to 1 fetch a day; {used} used today (UTC).")
+        if cap == 1
+        else _("Up to {cap} fetches a day; {used} used today (UTC).")
+    )
+    return template.format(cap=cap, used=item.fetches_today or 0)
 
 
 def _partner_name(item: ConsentOverview, names: dict[str, str], _: Gettext) -> str:
@@ -138,6 +159,8 @@ class ConsumerPortal:
                 for c in consent.categories
             ),
             duration_days=max(1, (consent.expires_at - consent.starts_at).days),
+            fetches_per_day=consent.fetches_per_day,
+            fetches_note=_fetches_note(item, _),
         )
 
     def home(self, session: Session, *, subject_id: str, gettext: Gettext) -> Home:
@@ -206,6 +229,7 @@ class ConsumerPortal:
         duration_days: int | None,
         sensitive: bool,
         cross_border: bool,
+        fetches_per_day: int | None = None,
     ) -> None:
         if not categories:
             raise PortalInvalidError("choose at least one kind of data")
@@ -219,6 +243,7 @@ class ConsumerPortal:
                     duration_days=duration_days,
                     sensitive=sensitive,
                     cross_border=cross_border,
+                    fetches_per_day=fetches_per_day,
                 ),
                 channel=PORTAL_CHANNEL,
             )

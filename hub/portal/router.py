@@ -161,6 +161,7 @@ def grant_request(
     duration_days: Annotated[int | None, Form(ge=1, le=3650)] = None,
     sensitive: Annotated[bool, Form()] = False,
     cross_border: Annotated[bool, Form()] = False,
+    fetches_per_day: Annotated[int | None, Form(ge=1, le=100_000)] = None,
 ) -> Response:
     consumer.context.portal.consumer.grant(
         session,
@@ -170,6 +171,7 @@ def grant_request(
         duration_days=duration_days,
         sensitive=sensitive,
         cross_border=cross_border,
+        fetches_per_day=fetches_per_day,
     )
     return consumer.context.redirect(f"{PREFIX}/home?notice=granted")
 

@@ -269,6 +269,7 @@ FORM_FIELDS: dict[str, str] = {
     "code": N_("6-digit code"),
     "categories": N_("Which data may they read?"),
     "duration_days": N_("Number of days"),
+    "fetches_per_day": N_("Fetches a day"),
     "locale": N_("Language"),
     "outcome": N_("Show"),
     "dataset": N_("Record"),

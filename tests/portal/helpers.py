@@ -7,20 +7,24 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consent.models import ConsentStatus
+from consent.service import ConsentTerms
 from hub.crypto.normalize import normalize_identifier
 from hub.demo.population import generate_population
 from hub.portal.web import Portal
-from hub.records.models import SubjectIdentifier
+from hub.records.models import Record, SubjectIdentifier
+from hub.store.base import utcnow
 from tests.conftest import TEST_CONSUMERS
 from tests.support.hub import TEST_ISSUER, HubEnv
 
 LENDER = "lender-jinqiao"
+INSURER = "insurer-anxin"
 DATASET = "dealer-huadong.loan-applications"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CODE = re.compile(r"\b(\d{6})\b")
@@ -189,3 +193,71 @@ def purpose_of(env: HubEnv, partner: str, agreement_id: str) -> str:
         a["purpose"] for a in env.partner(partner)["agreements"] if a["id"] == agreement_id
     )
     return purpose
+
+
+def consumer_with_record(env: HubEnv, dataset: str = DATASET, *, skip: int = 0) -> DemoConsumer:
+    """A demo consumer who has a record in ``dataset`` (the ``skip``-th such one)."""
+    with env.session() as session:
+        owners = set(
+            session.scalars(select(Record.subject_id).where(Record.dataset_id == dataset)).all()
+        )
+    found = [c for c in demo_consumers(env) if c.subject_id in owners]
+    return found[skip]
+
+
+def capped_consent(env: HubEnv, subject_id: str, cap: int) -> str:
+    """A new consent (it wins over the consumer's older ones) letting the lender fetch the
+    consumer's loan application at most ``cap`` times a UTC day, for 30 days."""
+    now = utcnow()
+    purpose = purpose_of(env, LENDER, env.agreement(LENDER, DATASET))
+    with env.session() as session:
+        consent = env.runtime.consents.grant(
+            session,
+            subject_id=subject_id,
+            recipient_id=str(env.partner(LENDER)["partner_id"]),
+            terms=ConsentTerms(
+                purpose=purpose,
+                categories=("identity", "income", "loan"),
+                starts_at=now - timedelta(minutes=1),
+                expires_at=now + timedelta(days=30),
+                fetches_per_day=cap,
+            ),
+            channel="test",
+            now=now - timedelta(minutes=1),
+        )
+        session.commit()
+        return consent.id
+
+
+def fetch_record_of(env: HubEnv, subject_id: str) -> None:
+    """The lender pulls the consumer's loan application (one record): one fetch today."""
+    with env.session() as session:
+        record_key = session.scalars(
+            select(Record.record_key).where(
+                Record.dataset_id == DATASET, Record.subject_id == subject_id
+            )
+        ).first()
+    assert record_key is not None
+    agreement = env.agreement(LENDER, DATASET)
+    response = env.client.get(
+        f"/v1/agreements/{agreement}/records/{record_key}", headers=env.auth(LENDER)
+    )
+    assert response.status_code == 200, response.text
+
+
+def insurer_asks(env: HubEnv, mobile: str, *, fetches_per_day: int | None = None) -> str:
+    """The insurer asks the consumer (through the partner API) to read their car and its
+    workshop visits to handle a claim, capped at ``fetches_per_day`` if given; the request id."""
+    body: dict[str, object] = {
+        "subject": {"mobile": mobile},
+        "purpose": "claims_handling",
+        "categories": ["vehicle", "service_history"],
+        "duration_days": 60,
+        "reason": "To settle your claim quickly.",
+    }
+    if fetches_per_day is not None:
+        body["fetches_per_day"] = fetches_per_day
+    response = env.client.post("/v1/consent-requests", headers=env.auth(INSURER), json=body)
+    assert response.status_code == 201, response.text
+    request_id: str = response.json()["id"]
+    return request_id
