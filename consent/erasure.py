@@ -3,7 +3,9 @@
 PIPL (and GDPR art. 19) ask a handler that deletes personal information to tell the recipients
 it shared it with. The erasure (``hub.records.erasure``) calls :func:`end_consents_of_erased`
 in its own transaction, through the consent service's ordinary paths, so each ending has its
-history row, signed receipt, audit event and (for a recipient partner) webhook notification:
+history row, signed receipt, audit event and webhook notification (to the recipient partner, or
+under a consent naming a role, to each partner that received records under it,
+``consent.releases``):
 
 - an ``active`` or ``paused`` consent is **revoked** by the hub with :data:`ERASURE_REASON`
   (``consent.revoked``: the recipient receives the reason and ``data.subject``, the subject's

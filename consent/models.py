@@ -111,6 +111,22 @@ class ConsentFetchCount(Base):
     fetches_per_day: Mapped[int] = mapped_column(Integer)
 
 
+class ConsentRelease(Base):
+    """A partner that received records under a role-addressed consent (``recipient_role`` set,
+    no ``recipient_id``): the partners the consent's ending is announced to.
+
+    Written by the release pipeline (:mod:`consent.releases`) in the pull's transaction, once
+    per consent and partner; partner-addressed consents have no rows (their recipient is
+    known). Kept after the consent ends: notifications and deletion attestations key on it.
+    """
+
+    __tablename__ = "consent_releases"
+
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    first_released_at: Mapped[datetime] = mapped_column()
+
+
 class ConsentEvent(Base):
     """An append-only history row: who changed a consent, when, why, through which channel,
     and the terms as they stood after the change."""

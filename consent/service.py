@@ -54,9 +54,11 @@ from consent.models import (
     ConsentEvent,
     ConsentMode,
     ConsentReceipt,
+    ConsentRelease,
     ConsentStatus,
 )
 from consent.receipts import ReceiptSigner
+from consent.releases import partners_released
 from consent.taxonomy import Taxonomy
 from consent.webhooks import NOTIFIED_EVENTS, enqueue_notification
 from hub.store.base import utcnow
@@ -300,6 +302,9 @@ class ConsentState:
     #: The consent's daily fetch cap, enforced by the pipeline from the stored count
     #: (:mod:`consent.fetches`), never part of the policy input (the decision cache keys on it).
     fetches_per_day: int | None = None
+    #: The consent names a role, not the recipient: the pipeline records who received what
+    #: under it (:mod:`consent.releases`), so that its ending reaches them.
+    role_addressed: bool = False
 
     @classmethod
     def missing(cls) -> ConsentState:
@@ -370,6 +375,7 @@ _STATE_COLUMNS = (
     _CONSENTS.c.cross_border,
     _CONSENTS.c.receipt_id,
     _CONSENTS.c.fetches_per_day,
+    _CONSENTS.c.recipient_id,
 )
 #: The columns of a consent state, in the order :func:`states_from_rows` reads them.
 STATE_COLUMNS = _STATE_COLUMNS
@@ -482,7 +488,7 @@ def states_from_rows(
             continue
         (
             consent_id, _, status, starts_at, expires_at, _, categories, sensitive, cross_border,
-            receipt_id, fetches_per_day,
+            receipt_id, fetches_per_day, recipient_id,
         ) = found[1]  # fmt: skip
         # As :func:`effective_status`: an active or paused consent past its end is expired.
         if status in _EXPIRING and now >= expires_at:
@@ -499,6 +505,7 @@ def states_from_rows(
             receipt_id=receipt_id,
             starts_at=starts_at,
             fetches_per_day=fetches_per_day,
+            role_addressed=recipient_id is None,
         )
     return states
 
@@ -584,15 +591,29 @@ def _append(
     )
     session.add(event)
     session.flush()
-    if name in NOTIFIED_EVENTS and consent.recipient_id is not None:
-        pseudonym = (
-            effects.pseudonyms(consent.recipient_id, consent.subject_id)
-            if effects.pseudonyms is not None
-            else None
+    if name in NOTIFIED_EVENTS:
+        # A partner-addressed consent's recipient; a role-addressed one's, every partner that
+        # received records under it (the consent's row lock waits for pulls still recording).
+        recipients = (
+            [consent.recipient_id]
+            if consent.recipient_id is not None
+            else partners_released(session, consent.id)
         )
-        enqueue_notification(
-            session, consent=consent, event_type=name, reason=reason, now=now, subject=pseudonym
-        )
+        for partner_id in recipients:
+            pseudonym = (
+                effects.pseudonyms(partner_id, consent.subject_id)
+                if effects.pseudonyms is not None
+                else None
+            )
+            enqueue_notification(
+                session,
+                consent=consent,
+                partner_id=partner_id,
+                event_type=name,
+                reason=reason,
+                now=now,
+                subject=pseudonym,
+            )
     if effects.audit is not None:
         effects.audit(
             session,
@@ -1147,10 +1168,21 @@ class ConsentService:
     def consent_of_recipient(
         self, session: Session, *, partner_id: str, consent_id: str
     ) -> Consent:
+        # A role-addressed consent is the business of the partners that received records
+        # under it (they are told when it ends, and check its receipts).
         consent = session.scalars(
             select(Consent).where(
                 Consent.id == consent_id,
-                or_(Consent.recipient_id == partner_id, Consent.requested_by == partner_id),
+                or_(
+                    Consent.recipient_id == partner_id,
+                    Consent.requested_by == partner_id,
+                    Consent.id.in_(
+                        select(ConsentRelease.consent_id).where(
+                            ConsentRelease.consent_id == consent_id,
+                            ConsentRelease.partner_id == partner_id,
+                        )
+                    ),
+                ),
             )
         ).one_or_none()
         if consent is None:

@@ -44,6 +44,7 @@ from consent.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from consent.releases import was_released_to
 from consent.settings import WebhookSettings
 from hub.registry.errors import UnsafeUrlError
 from hub.registry.netguard import (
@@ -96,10 +97,13 @@ def enqueue_notification(
     reason: str,
     now: datetime,
     subject: str | None = None,
+    partner_id: str | None = None,
 ) -> ConsentNotification:
-    """Write the notification and one pending delivery per active endpoint of the recipient.
-    ``subject`` is the subject's pseudonym for the recipient (what its records carry)."""
-    assert consent.recipient_id is not None
+    """Write the notification and one pending delivery per active endpoint of the partner told
+    (``partner_id``; by default the consent's recipient). ``subject`` is the subject's
+    pseudonym for that partner (what its records carry)."""
+    partner_id = partner_id if partner_id is not None else consent.recipient_id
+    assert partner_id is not None
     data = {
         "consent_id": consent.id,
         "subject": subject,
@@ -112,7 +116,7 @@ def enqueue_notification(
     }
     notification = ConsentNotification(
         consent_id=consent.id,
-        partner_id=consent.recipient_id,
+        partner_id=partner_id,
         event_type=event_type,
         payload={},
         created_at=now,
@@ -295,12 +299,16 @@ def attest_deletion(
     now: datetime | None = None,
 ) -> DeletionAttestation:
     """The recipient attests it deleted what it held under an ended consent; this also
-    acknowledges the consent's notifications."""
+    acknowledges the consent's notifications to it. Under a role-addressed consent, any
+    partner that received records under it attests for itself."""
     now = now or utcnow()
-    consent = session.scalars(
-        select(Consent).where(Consent.id == consent_id, Consent.recipient_id == partner_id)
-    ).one_or_none()
-    if consent is None:
+    consent = session.scalars(select(Consent).where(Consent.id == consent_id)).one_or_none()
+    if consent is None or (
+        consent.recipient_id != partner_id
+        and (
+            consent.recipient_id is not None or not was_released_to(session, consent_id, partner_id)
+        )
+    ):
         raise ConsentNotFoundError(consent_id)
     if consent.status not in ENDED:
         raise InvalidConsentTransitionError(consent_id, consent.status, "deletion-attested")
@@ -349,7 +357,8 @@ class UnacknowledgedWithdrawal:
 def unacknowledged_withdrawals(
     session: Session, *, older_than: datetime | None = None, limit: int = 500
 ) -> list[UnacknowledgedWithdrawal]:
-    """For the regulator: ended consents whose recipient has not acknowledged the notice."""
+    """For the regulator: ended consents whose recipient has not acknowledged the notice, one
+    row per notification (a role-addressed consent's: one per partner that received records)."""
     query = select(ConsentNotification).where(
         ConsentNotification.acknowledged_at.is_(None), ConsentNotification.consent_id.is_not(None)
     )
@@ -365,13 +374,15 @@ def unacknowledged_withdrawals(
             select(WebhookDelivery).where(WebhookDelivery.notification_id.in_(ids))
         ):
             deliveries.setdefault(d.notification_id, []).append(d)
-    attested = set(
-        session.scalars(
-            select(DeletionAttestation.consent_id).where(
+    # Per consent and partner: under a role-addressed consent, each partner attests for itself.
+    attested = {
+        (consent_id, partner_id)
+        for consent_id, partner_id in session.execute(
+            select(DeletionAttestation.consent_id, DeletionAttestation.partner_id).where(
                 DeletionAttestation.consent_id.in_([n.consent_id for n in rows if n.consent_id])
             )
         )
-    )
+    }
     return [
         UnacknowledgedWithdrawal(
             notification_id=n.id,
@@ -383,7 +394,7 @@ def unacknowledged_withdrawals(
                 d.status == NotificationStatus.DELIVERED for d in deliveries.get(n.id, [])
             ),
             attempts=sum(d.attempts for d in deliveries.get(n.id, [])),
-            deletion_attested=n.consent_id in attested,
+            deletion_attested=(n.consent_id, n.partner_id) in attested,
         )
         for n in rows
     ]

@@ -29,6 +29,7 @@ from consent.fetches import (
     claim_fetches,
     give_back_fetches,
 )
+from consent.releases import claim_releases, give_back_releases, role_consents
 from consent.service import (
     STATE_COLUMNS,
     ConsentState,
@@ -396,6 +397,28 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         )
         protector.refresh(session, subject_ids)  # erasures seen at once; the page's keys cached
 
+    # Role-addressed consents ("any lender"): this partner is recorded as receiving records
+    # under each, so that the consent's ending reaches it (:mod:`consent.releases`); claimed
+    # before any record is opened, given back below if nothing was released. A consent that
+    # changed meanwhile (a concurrent ending) has its subjects' states read again.
+    recorded: set[str] = set()
+    claim = role_consents(states.values())
+    while claim:
+        new, changed = claim_releases(session, claim, partner_id=caller.partner_id, now=request.now)
+        recorded |= new
+        if not changed:
+            break
+        reread = consent_states(
+            session,
+            subject_ids=[s for s, state in states.items() if state.consent_id in changed],
+            recipient_id=caller.partner_id,
+            purpose=agreement.purpose,
+            now=request.now,
+            recipient_role=caller.role,
+        )
+        states.update(reread)
+        claim = role_consents(reread.values()) - recorded
+
     # Capped consents (``fetches_per_day``): this pull is one fetch of each, claimed for the
     # page in one statement before any record is opened; a consent with none left today has
     # its subjects' records withheld. Uncapped consents are never counted (no statement, no row).
@@ -514,6 +537,13 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
 
     if unreleased:
         give_back_fetches(session, unreleased, now=request.now)
+    if recorded:
+        released_under = {
+            group.consents.get(group.key_subject[key], ("",))[0]
+            for group in groups.values()
+            for key in group.released_keys
+        }
+        give_back_releases(session, recorded - released_under, partner_id=caller.partner_id)
     if over_cap:  # an allowing decision whose subjects were all over their cap has no records
         groups = {d: g for d, g in groups.items() if g.key_subject}
     for group in groups.values():

@@ -103,7 +103,8 @@ def _paused_for_insurer(hub: HubEnv, subject_id: str) -> str:
 
 
 def _for_any_lender(hub: HubEnv, subject_id: str) -> str:
-    """A consent naming a role, not a partner: revoked too, but there is nobody to notify."""
+    """A consent naming a role, not a partner: revoked too; no partner received records under
+    it (its purpose has no agreement here), so nobody is told."""
     now = utcnow()
     with hub.session() as session:
         consent = hub.runtime.consents.grant(
