@@ -290,47 +290,41 @@ class RateLimiter:
         return max(float(tat), now) + limit.interval - limit.tolerance - now
 
 
-def _upsert(dialect: str) -> Executable:
-    """The take statement, built once per dialect (parameters: key, route_class, now, cost,
-    first_tat, tolerance)."""
+def _bucket_insert(dialect: str) -> tuple[Any, Any, Any]:
+    """What both bucket statements share: an insert of a new bucket (``first_tat``), the
+    bound ``now`` and the ``tat`` after spending ``cost`` from a bucket that exists."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now: Any = bindparam("now", type_=Double())
     start = case((_TABLE.c.tat > now, _TABLE.c.tat), else_=now)
     new_tat = start + bindparam("cost", type_=Double())
-    return (
-        insert(_TABLE)
-        .values(
-            bucket_key=bindparam("key"),
-            route_class=bindparam("route_class"),
-            tat=bindparam("first_tat", type_=Double()),
-        )
-        .on_conflict_do_update(
-            index_elements=[_TABLE.c.bucket_key, _TABLE.c.route_class],
-            set_={"tat": new_tat},
-            where=(new_tat - now) <= bindparam("tolerance", type_=Double()),
-        )
-        .returning(_TABLE.c.tat)
+    statement = insert(_TABLE).values(
+        bucket_key=bindparam("key"),
+        route_class=bindparam("route_class"),
+        tat=bindparam("first_tat", type_=Double()),
     )
+    return statement, now, new_tat
+
+
+def _upsert(dialect: str) -> Executable:
+    """The take statement, built once per dialect (parameters: key, route_class, now, cost,
+    first_tat, tolerance)."""
+    statement, now, new_tat = _bucket_insert(dialect)
+    take: Executable = statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.bucket_key, _TABLE.c.route_class],
+        set_={"tat": new_tat},
+        where=(new_tat - now) <= bindparam("tolerance", type_=Double()),
+    ).returning(_TABLE.c.tat)
+    return take
 
 
 def _saturating_upsert(dialect: str) -> Executable:
     """The charge statement: like :func:`_upsert` without the refusal, the new ``tat`` capped at
     ``ceiling`` (now + tolerance: an empty bucket). Parameters: key, route_class, now, cost,
     ceiling, first_tat."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    now: Any = bindparam("now", type_=Double())
+    statement, _, new_tat = _bucket_insert(dialect)
     ceiling: Any = bindparam("ceiling", type_=Double())
-    start = case((_TABLE.c.tat > now, _TABLE.c.tat), else_=now)
-    new_tat = start + bindparam("cost", type_=Double())
-    return (
-        insert(_TABLE)
-        .values(
-            bucket_key=bindparam("key"),
-            route_class=bindparam("route_class"),
-            tat=bindparam("first_tat", type_=Double()),
-        )
-        .on_conflict_do_update(
-            index_elements=[_TABLE.c.bucket_key, _TABLE.c.route_class],
-            set_={"tat": case((new_tat > ceiling, ceiling), else_=new_tat)},
-        )
+    charge: Executable = statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.bucket_key, _TABLE.c.route_class],
+        set_={"tat": case((new_tat > ceiling, ceiling), else_=new_tat)},
     )
+    return charge

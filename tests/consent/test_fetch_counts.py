@@ -19,10 +19,10 @@ from consent.fetches import (
 )
 from consent.models import ConsentFetchCount
 from consent.schemas import ConsentPublic
-from consent.service import ConsentTerms
 from hub.records.erasure import erase_subject_id
 from hub.store.base import utcnow
 from tests.consent.support import LENDER, PURPOSE, owners
+from tests.support.consents import grant_capped
 from tests.support.hub import HubEnv
 
 USED: set[str] = set()
@@ -32,25 +32,16 @@ def capped(hub: HubEnv, cap: int) -> tuple[str, str]:
     """(consent id, subject id): a new consent of a subject no other test here used."""
     subject_id = next(s for s in sorted(set(owners(hub).values())) if s not in USED)
     USED.add(subject_id)
-    now = utcnow()
-    terms = ConsentTerms(
+    consent_id = grant_capped(
+        hub,
+        recipient=LENDER,
+        subject_id=subject_id,
         purpose=PURPOSE,
+        cap=cap,
+        starts_at=utcnow(),
         categories=("loan",),
-        starts_at=now,
-        expires_at=now + timedelta(days=30),
-        fetches_per_day=cap,
     )
-    with hub.session() as session:
-        consent = hub.runtime.consents.grant(
-            session,
-            subject_id=subject_id,
-            recipient_id=str(hub.partner(LENDER)["partner_id"]),
-            terms=terms,
-            channel="test",
-            now=now,
-        )
-        session.commit()
-        return consent.id, subject_id
+    return consent_id, subject_id
 
 
 def test_claims_count_up_to_the_cap_per_utc_day(hub: HubEnv) -> None:

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consent.models import ConsentStatus
-from consent.service import ConsentTerms
 from hub.crypto.normalize import normalize_identifier
 from hub.demo.population import generate_population
 from hub.portal.web import Portal
 from hub.records.models import Record, SubjectIdentifier
 from hub.store.base import utcnow
 from tests.conftest import TEST_CONSUMERS
+from tests.support.consents import grant_capped
 from tests.support.hub import TEST_ISSUER, HubEnv
 
 LENDER = "lender-jinqiao"
@@ -208,25 +208,14 @@ def consumer_with_record(env: HubEnv, dataset: str = DATASET, *, skip: int = 0) 
 def capped_consent(env: HubEnv, subject_id: str, cap: int) -> str:
     """A new consent (it wins over the consumer's older ones) letting the lender fetch the
     consumer's loan application at most ``cap`` times a UTC day, for 30 days."""
-    now = utcnow()
-    purpose = purpose_of(env, LENDER, env.agreement(LENDER, DATASET))
-    with env.session() as session:
-        consent = env.runtime.consents.grant(
-            session,
-            subject_id=subject_id,
-            recipient_id=str(env.partner(LENDER)["partner_id"]),
-            terms=ConsentTerms(
-                purpose=purpose,
-                categories=("identity", "income", "loan"),
-                starts_at=now - timedelta(minutes=1),
-                expires_at=now + timedelta(days=30),
-                fetches_per_day=cap,
-            ),
-            channel="test",
-            now=now - timedelta(minutes=1),
-        )
-        session.commit()
-        return consent.id
+    return grant_capped(
+        env,
+        recipient=LENDER,
+        subject_id=subject_id,
+        purpose=purpose_of(env, LENDER, env.agreement(LENDER, DATASET)),
+        cap=cap,
+        starts_at=utcnow() - timedelta(minutes=1),
+    )
 
 
 def fetch_record_of(env: HubEnv, subject_id: str) -> None:

@@ -17,7 +17,6 @@ from sqlalchemy import event, select, text
 
 from consent.fetches import FETCHES_EXCEEDED, fetch_day
 from consent.models import ConsentFetchCount
-from consent.service import ConsentTerms
 from hub.audit.models import AuditEvent
 from hub.auth.tokens import AuthenticatedPartner
 from hub.demo.population import Consumer, generate_population
@@ -30,6 +29,7 @@ from hub.release.pipeline import PullRequest, ReleasedPage, ReleaseGates, pull_p
 from hub.store.base import utcnow
 from tests.conftest import TEST_CONSUMERS
 from tests.consent.support import subject_of
+from tests.support.consents import grant_capped
 from tests.support.hub import HubEnv
 
 LENDER = "lender-jinqiao"
@@ -95,24 +95,14 @@ def owners(hub: HubEnv) -> dict[str, str]:
 def capped_consent(hub: HubEnv, subject_id: str, cap: int, now: datetime) -> str:
     """A new consent for ``subject_id`` (it wins over their older ones) allowing ``cap`` fetches
     a day, from a minute before ``now`` for 30 days."""
-    terms = ConsentTerms(
+    return grant_capped(
+        hub,
+        recipient=LENDER,
+        subject_id=subject_id,
         purpose=PURPOSE,
-        categories=("identity", "income", "loan"),
+        cap=cap,
         starts_at=now - timedelta(minutes=1),
-        expires_at=now + timedelta(days=30),
-        fetches_per_day=cap,
     )
-    with hub.session() as session:
-        consent = hub.runtime.consents.grant(
-            session,
-            subject_id=subject_id,
-            recipient_id=str(hub.partner(LENDER)["partner_id"]),
-            terms=terms,
-            channel="test",
-            now=now - timedelta(minutes=1),
-        )
-        session.commit()
-        return consent.id
 
 
 def counts(hub: HubEnv, consent_id: str) -> dict[str, int]:
