@@ -34,9 +34,19 @@ clear if {
 	now_ns < valid_until_ns
 }
 
-valid_from_ns := data.tollhouse.lib.timestamps.to_ns(input.agreement.valid_from)
+valid_from_ns := ns if {
+	ns := input.times_ns[input.agreement.valid_from]
+	is_number(ns)
+}
 
-valid_until_ns := data.tollhouse.lib.timestamps.to_ns(input.agreement.valid_until)
+else := data.tollhouse.lib.timestamps.to_ns(input.agreement.valid_from)
+
+valid_until_ns := ns if {
+	ns := input.times_ns[input.agreement.valid_until]
+	is_number(ns)
+}
+
+else := data.tollhouse.lib.timestamps.to_ns(input.agreement.valid_until)
 
 made_with_partner if {
 	is_string(input.partner.id)

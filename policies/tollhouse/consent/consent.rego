@@ -48,7 +48,12 @@ valid_expiry if input.consent.expires_at == null
 
 valid_expiry if expires_at_ns
 
-expires_at_ns := data.tollhouse.lib.timestamps.to_ns(input.consent.expires_at)
+expires_at_ns := ns if {
+	ns := input.times_ns[input.consent.expires_at]
+	is_number(ns)
+}
+
+else := data.tollhouse.lib.timestamps.to_ns(input.consent.expires_at)
 
 active if input.consent.status == "active"
 

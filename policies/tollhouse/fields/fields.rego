@@ -94,15 +94,20 @@ category_obligations := result if {
 	result := object.union_n([deidentified, dropped, encrypted, unchanged])
 }
 
-# Each field gets its category's obligation, unless the agreement does not cover it.
+# Each field gets its category's obligation, unless the agreement does not cover it (a field
+# costs ~11 k instructions in this comprehension).
 obligations := result if {
 	actions := category_obligations
-	by_category := {name: actions[category] | some name, category in dataset_fields}
+	by_category := {name: actions[category] | some name, category in object.remove(dataset_fields, not_in_agreement)}
 	result := object.union(by_category, {name: "drop" | some name in not_in_agreement})
 }
 
-# Some field leaves the hub in some form (stops at the first one found).
+# Some field leaves the hub in some form (stops at the first one found): a field the
+# agreement covers whose category is not dropped, as in `obligations`, without building it.
 any_released if {
-	some action in obligations
-	action != "drop"
+	actions := category_obligations
+	excluded := not_in_agreement
+	some name, category in dataset_fields
+	not name in excluded
+	actions[category] != "drop"
 }
