@@ -10,7 +10,6 @@ is a 429 problem with ``Retry-After``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -27,12 +26,10 @@ from hub.ratelimit import (
     RouteClass,
     is_placeholder,
 )
-from hub.ratelimit.limits import parse_overrides
+from hub.ratelimit.limits import limit_for
 from hub.registry.models import Partner
 from hub.runtime import Runtime
 from hub.settings import Settings
-
-log = logging.getLogger("tollhouse.ratelimit")
 
 #: (method, route template) -> route class; every other authenticated call is ``api``.
 ROUTE_CLASSES: dict[tuple[str, str], RouteClass] = {
@@ -63,15 +60,10 @@ def partner_limit(
     settings: Settings, partner: _PartnerLimits | None, route_class: RouteClass
 ) -> RateLimit:
     """The partner's registry setting for this class if it has one, else the settings'."""
-    if partner is not None and partner.rate_limits:
-        try:
-            override = parse_overrides(partner.rate_limits).get(route_class)
-        except ValueError:
-            log.warning("ignoring malformed rate_limits of partner %s", partner.id)
-            override = None
-        if override is not None:
-            return override
-    return settings.rate_limit(route_class)
+    default = settings.rate_limit(route_class)
+    if partner is None:
+        return default
+    return limit_for(partner.rate_limits, route_class, default, partner_id=partner.id)
 
 
 def enforce_rate_limit(

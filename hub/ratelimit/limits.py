@@ -5,6 +5,8 @@ Kept free of the hub's other modules so that :mod:`hub.settings` can import it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -54,3 +56,26 @@ def parse_overrides(document: Any) -> RateLimits:
         return _OVERRIDES.validate_python(document)
     except ValidationError as exc:
         raise ValueError(str(exc)) from exc
+
+
+_log = logging.getLogger("tollhouse.ratelimit")
+
+
+def limit_for(
+    overrides: Mapping[str, Any] | None,
+    route_class: RouteClass,
+    default: RateLimit,
+    *,
+    partner_id: str = "",
+) -> RateLimit:
+    """A partner's registry setting (``partners.rate_limits``) for ``route_class`` if it has a
+    valid one, else ``default``; a malformed setting is logged and ignored."""
+    if overrides:
+        try:
+            override = parse_overrides(overrides).get(route_class)
+        except ValueError:
+            _log.warning("ignoring malformed rate_limits of partner %s", partner_id)
+            override = None
+        if override is not None:
+            return override
+    return default

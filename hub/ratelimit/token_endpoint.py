@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.ratelimit.limits import RateLimit, RouteClass, parse_overrides
+from hub.ratelimit.limits import RateLimit, RouteClass, limit_for
 from hub.ratelimit.service import RateLimiter
 
 ROUTE_CLASS: RouteClass = "token"
@@ -86,21 +86,6 @@ def source_network(host: str | None) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()[:32]
-
-
-def partner_limit(
-    overrides: Mapping[str, Any] | None, route_class: RouteClass, default: RateLimit
-) -> RateLimit:
-    """A partner's registry setting for ``route_class`` if it has a valid one, else
-    ``default``."""
-    if overrides:
-        try:
-            override = parse_overrides(overrides).get(route_class)
-        except ValueError:
-            override = None
-        if override is not None:
-            return override
-    return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +146,7 @@ class TokenEndpointLimiter:
                 ROUTE_CLASS,
                 [(attempt.pair_key, self.pair_limit), (attempt.source_key, self.source_limit)],
             )
-        limit = partner_limit(overrides, ROUTE_CLASS, self.token_limit)
+        limit = limit_for(overrides, ROUTE_CLASS, self.token_limit, partner_id=partner_id)
         self.limiter.check(partner_id, ROUTE_CLASS, limit)
 
     def failed(self, attempt: TokenAttempt | None) -> None:
