@@ -884,19 +884,10 @@ class ConsentService:
         now: datetime | None = None,
     ) -> Consent:
         """The hub or an admin revokes a consent; a reason is required."""
-        if not reason.strip():
-            raise InvalidConsentError("a revocation needs a reason", field="reason")
-        return _transition(
-            session,
-            consent_id=consent_id,
-            subject_id=None,
-            to_status=ConsentStatus.REVOKED,
-            actor=actor,
-            channel=channel,
-            reason=reason.strip(),
-            now=now or utcnow(),
-            effects=self.effects,
-        )
+        return self._end_by_hub(
+            session, consent_id, ConsentStatus.REVOKED, actor, reason, channel, now,
+            missing_reason="a revocation needs a reason",
+        )  # fmt: skip
 
     def close_request(
         self,
@@ -910,13 +901,31 @@ class ConsentService:
     ) -> Consent:
         """The hub closes a pending request (``denied``) on the subject's behalf, e.g. when it
         erases the subject; a reason is required. The history names ``actor``, not the subject."""
+        return self._end_by_hub(
+            session, consent_id, ConsentStatus.DENIED, actor, reason, channel, now,
+            missing_reason="closing a request needs a reason",
+        )  # fmt: skip
+
+    def _end_by_hub(
+        self,
+        session: Session,
+        consent_id: str,
+        to_status: ConsentStatus,
+        actor: str,
+        reason: str,
+        channel: str,
+        now: datetime | None,
+        *,
+        missing_reason: str,
+    ) -> Consent:
+        """A transition the hub makes, not the subject: the reason is required and recorded."""
         if not reason.strip():
-            raise InvalidConsentError("closing a request needs a reason", field="reason")
+            raise InvalidConsentError(missing_reason, field="reason")
         return _transition(
             session,
             consent_id=consent_id,
             subject_id=None,
-            to_status=ConsentStatus.DENIED,
+            to_status=to_status,
             actor=actor,
             channel=channel,
             reason=reason.strip(),

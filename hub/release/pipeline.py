@@ -424,8 +424,6 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     # its subjects' records withheld. Uncapped consents are never counted (no statement, no row).
     capped = capped_consents(states.values())
     exhausted: Collection[str] = claim_fetches(session, capped, now=request.now) if capped else ()
-    #: Claimed, but the policy refused them: nothing released, so the fetch is given back.
-    unreleased: list[str] = []
     over_cap: dict[str, _DecisionGroup] = {}
 
     groups: dict[str, _DecisionGroup] = {}
@@ -476,12 +474,8 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                             recipient_checked = True
                         found.plan = _plan(decision, recipient_key, opener)
                 decided[group_key] = found
-            if capped and state.consent_id in capped:
-                if found.plan is None:
-                    if state.consent_id not in exhausted:
-                        unreleased.append(state.consent_id)
-                elif state.consent_id in exhausted:
-                    found = _over_fetch_cap(found, over_cap, groups)
+            if found.plan is not None and state.consent_id in exhausted:
+                found = _over_fetch_cap(found, over_cap, groups)
             audit_pseudonym = protector.pseudonym("audit", subject_id)
             if state.consent_id is not None:
                 found.consents[audit_pseudonym] = (state.consent_id, state.receipt_id)
@@ -535,14 +529,15 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             if isinstance(released.get(name), str) and name not in sealed_names:
                 group.free_text.append((released, name))
 
-    if unreleased:
-        give_back_fetches(session, unreleased, now=request.now)
-    if recorded:
+    if capped or recorded:  # claims under which nothing was released are given back
         released_under = {
             group.consents.get(group.key_subject[key], ("",))[0]
             for group in groups.values()
             for key in group.released_keys
         }
+        give_back_fetches(
+            session, set(capped).difference(exhausted, released_under), now=request.now
+        )
         give_back_releases(session, recorded - released_under, partner_id=caller.partner_id)
     if over_cap:  # an allowing decision whose subjects were all over their cap has no records
         groups = {d: g for d, g in groups.items() if g.key_subject}
