@@ -112,6 +112,22 @@ def partners_released(session: Session, consent_id: str) -> list[str]:
     )
 
 
+def partners_released_under(session: Session, consent_ids: Collection[str]) -> dict[str, list[str]]:
+    """For each of these consents that released records, the partners that received them, in
+    id order (one statement): what the consumer is told about a role-addressed consent."""
+    if not consent_ids:
+        return {}
+    rows = session.execute(
+        select(_RELEASES.c.consent_id, _RELEASES.c.partner_id)
+        .where(_RELEASES.c.consent_id.in_(sorted(consent_ids)))
+        .order_by(_RELEASES.c.consent_id, _RELEASES.c.partner_id)
+    ).all()
+    received: dict[str, list[str]] = {}
+    for consent_id, partner_id in rows:
+        received.setdefault(consent_id, []).append(partner_id)
+    return received
+
+
 def was_released_to(session: Session, consent_id: str, partner_id: str) -> bool:
     return (
         session.scalar(
@@ -128,6 +144,7 @@ __all__ = [
     "claim_releases",
     "give_back_releases",
     "partners_released",
+    "partners_released_under",
     "role_consents",
     "was_released_to",
 ]

@@ -137,6 +137,13 @@ class ConsentPublic(BaseModel):
     requested_terms: dict[str, Any] | None = None
     #: What the consent allows in plain words (consumer views).
     summary: str | None = None
+    received_by: list[str] | None = Field(
+        default=None,
+        description=(
+            "Consumer views of a consent addressed to a role: the partners (ids) that received "
+            "records under it, empty until one does; null otherwise."
+        ),
+    )
 
     @classmethod
     def of(
@@ -146,6 +153,7 @@ class ConsentPublic(BaseModel):
         status: str | None = None,
         summary: str | None = None,
         fetches_today: int | None = None,
+        received_by: list[str] | None = None,
     ) -> ConsentPublic:
         return cls(
             id=consent.id,
@@ -169,6 +177,7 @@ class ConsentPublic(BaseModel):
             receipt_id=consent.receipt_id,
             requested_terms=consent.requested_terms,
             summary=summary,
+            received_by=received_by,
         )
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     or_,
     select,
+    union,
     update,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -58,7 +59,7 @@ from consent.models import (
     ConsentStatus,
 )
 from consent.receipts import ReceiptSigner
-from consent.releases import partners_released
+from consent.releases import partners_released, partners_released_under
 from consent.taxonomy import Taxonomy
 from consent.webhooks import NOTIFIED_EVENTS, enqueue_notification
 from hub.store.base import utcnow
@@ -776,6 +777,9 @@ class ConsentOverview:
     summary: str
     #: Fetches counted today (UTC) against a capped consent; ``None`` when it has no cap.
     fetches_today: int | None = None
+    #: The partners that received records under a role-addressed consent, in id order (the
+    #: consumer's right to know the recipients); empty for a partner-addressed one.
+    received_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1207,7 +1211,14 @@ class ConsentService:
         limit: int = 100,
         after: str | None = None,
     ) -> Sequence[Consent]:
-        query = select(Consent).where(Consent.recipient_id == partner_id)
+        """The consents a partner holds or asked for (``requested_by`` is always the recipient)
+        and the role-addressed ones it received records under, in id order: the consents
+        :meth:`consent_of_recipient` shows it."""
+        held = union(
+            select(Consent.id).where(Consent.recipient_id == partner_id),
+            select(ConsentRelease.consent_id).where(ConsentRelease.partner_id == partner_id),
+        )
+        query = select(Consent).where(Consent.id.in_(held))
         if statuses:
             query = query.where(Consent.status.in_(list(statuses)))
         if after:
@@ -1250,12 +1261,15 @@ class ConsentService:
         names = dict(self.directory(session, ids)) if self.directory and ids else {}
         capped = [c.id for c in consents if c.fetches_per_day is not None]
         fetched = fetches_today(session, capped, now=now) if capped else {}
+        by_role = [c.id for c in consents if c.recipient_role is not None]
+        received = partners_released_under(session, by_role) if by_role else {}
         return [
             ConsentOverview(
                 consent=c,
                 status=effective_status(c, now),
                 summary=self.describe(c, recipient_name=names.get(c.recipient_id or "", "")),
                 fetches_today=None if c.fetches_per_day is None else fetched.get(c.id, 0),
+                received_by=tuple(received.get(c.id, ())),
             )
             for c in consents
         ]

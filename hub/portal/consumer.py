@@ -20,7 +20,7 @@ from consent.models import ConsentMode, ConsentStatus
 from consent.service import ConsentOverview, ConsentService, GrantChoices
 from hub.portal.errors import PortalConflictError, PortalInvalidError, PortalNotFoundError
 from hub.portal.i18n import N_
-from hub.portal.labels import CATEGORY_LABELS, PURPOSE_LABELS, STATUS_LABELS
+from hub.portal.labels import CATEGORY_LABELS, PURPOSE_LABELS, ROLE_LABELS, STATUS_LABELS
 
 Gettext = Callable[[str], str]
 PORTAL_CHANNEL = "portal"
@@ -64,6 +64,9 @@ class ConsentView:
     #: The cap in plain words: on a request what the partner asks for, otherwise the cap and
     #: the fetches used today (UTC); empty when there is no cap.
     fetches_note: str = ""
+    #: Who received the consumer's data under a consent addressed to a role, in plain words;
+    #: empty for a consent naming one partner.
+    received_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,21 @@ def _fetches_note(item: ConsentOverview, _: Gettext) -> str:
     return template.format(cap=cap, used=item.fetches_today or 0)
 
 
+def _received_note(item: ConsentOverview, names: dict[str, str], _: Gettext) -> str:
+    if item.consent.recipient_role is None or item.status == ConsentStatus.REQUESTED:
+        return ""
+    if not item.received_by:
+        return _("No partner has received your data under it.")
+    received = _(", ").join(names.get(p, p) for p in item.received_by)
+    return _("Received your data under it: {partners}.").format(partners=received)
+
+
 def _partner_name(item: ConsentOverview, names: dict[str, str], _: Gettext) -> str:
     consent = item.consent
     if consent.recipient_id:
         return names.get(consent.recipient_id, consent.recipient_id)
-    return _("Every {role}").format(role=consent.recipient_role or "")
+    role = consent.recipient_role or ""
+    return _("Every {role}").format(role=_(ROLE_LABELS[role]) if role in ROLE_LABELS else role)
 
 
 class ConsumerPortal:
@@ -107,7 +120,10 @@ class ConsumerPortal:
         self.consents = consents
 
     def _names(self, session: Session, items: Sequence[ConsentOverview]) -> dict[str, str]:
-        ids = sorted({i.consent.recipient_id for i in items if i.consent.recipient_id})
+        ids = sorted(
+            {i.consent.recipient_id for i in items if i.consent.recipient_id}
+            | {p for i in items for p in i.received_by}
+        )
         directory = self.consents.directory
         return dict(directory(session, ids)) if directory and ids else {}
 
@@ -161,6 +177,7 @@ class ConsumerPortal:
             duration_days=max(1, (consent.expires_at - consent.starts_at).days),
             fetches_per_day=consent.fetches_per_day,
             fetches_note=_fetches_note(item, _),
+            received_note=_received_note(item, names, _),
         )
 
     def home(self, session: Session, *, subject_id: str, gettext: Gettext) -> Home:
@@ -191,7 +208,8 @@ class ConsumerPortal:
                             "Ended when your data was erased; the partner was told to delete "
                             "what it received about you."
                         )
-                        if item.status == ConsentStatus.REVOKED and item.consent.recipient_id
+                        if item.status == ConsentStatus.REVOKED
+                        and (item.consent.recipient_id or item.received_by)
                         else N_("Ended when your data was erased.")
                     )
                 ended.append(replace(view, erasure_note=note))

@@ -122,6 +122,14 @@ FIELD_LABELS: dict[str, str] = {
     "vin": N_("VIN (vehicle identification number)"),
 }
 
+#: Partner roles, as a consent addressed to every partner of a role names them.
+ROLE_LABELS: dict[str, str] = {
+    "oem": N_("car maker"),
+    "dealer": N_("dealer"),
+    "lender": N_("lender"),
+    "insurer": N_("insurer"),
+}
+
 RIGHTS_STATUS_LABELS: dict[str, str] = {
     "requested": N_("received"),
     "in_progress": N_("being handled"),

@@ -43,6 +43,7 @@ from tests.consent.support import (
     person_without_consent,
     request_body,
 )
+from tests.support.consents import grant_to_role
 from tests.support.hub import HubEnv
 
 INSURER = "insurer-anxin"
@@ -105,22 +106,15 @@ def _paused_for_insurer(hub: HubEnv, subject_id: str) -> str:
 def _for_any_lender(hub: HubEnv, subject_id: str) -> str:
     """A consent naming a role, not a partner: revoked too; no partner received records under
     it (its purpose has no agreement here), so nobody is told."""
-    now = utcnow()
-    with hub.session() as session:
-        consent = hub.runtime.consents.grant(
-            session,
-            subject_id=subject_id,
-            recipient_role="lender",
-            terms=ConsentTerms(
-                purpose="fraud_prevention",
-                categories=("identity",),
-                starts_at=now,
-                expires_at=now + timedelta(days=20),
-            ),
-            channel="portal",
-        )
-        session.commit()
-        return consent.id
+    return grant_to_role(
+        hub,
+        role="lender",
+        subject_id=subject_id,
+        purpose="fraud_prevention",
+        categories=("identity",),
+        days=20,
+        channel="portal",
+    )
 
 
 def _erase(hub: HubEnv, subject_id: str) -> Erasure:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from consent.models import ConsentNotification, ConsentRelease
-from consent.service import ConsentTerms
 from hub.demo.population import Consumer
 from hub.records.erasure import erase_subject_id
 from hub.store.base import utcnow
@@ -26,6 +24,7 @@ from tests.consent.support import (
     person_without_consent,
     usable,
 )
+from tests.support.consents import grant_to_role
 from tests.support.hub import HubEnv
 
 OTHER_LENDER = "lender-pearl"
@@ -56,23 +55,7 @@ def subject_without_consents(hub: HubEnv, people: list[Consumer]) -> str:
 
 
 def any_lender_consent(hub: HubEnv, subject_id: str) -> str:
-    now = utcnow()
-    with hub.session() as session:
-        consent = hub.runtime.consents.grant(
-            session,
-            subject_id=subject_id,
-            recipient_role="lender",
-            terms=ConsentTerms(
-                purpose=PURPOSE,
-                categories=("identity", "income", "loan"),
-                starts_at=now - timedelta(minutes=1),
-                expires_at=now + timedelta(days=30),
-            ),
-            channel="test",
-            now=now - timedelta(minutes=1),
-        )
-        session.commit()
-        return consent.id
+    return grant_to_role(hub, role="lender", subject_id=subject_id, purpose=PURPOSE)
 
 
 def held_pseudonyms(hub: HubEnv, ref: str, subject_id: str) -> set[str]:
@@ -113,6 +96,21 @@ def unacknowledged(hub: HubEnv) -> dict[str, dict[str, object]]:
 
 def partner_id(hub: HubEnv, ref: str) -> str:
     return str(hub.partner(ref)["partner_id"])
+
+
+def listed_consents(hub: HubEnv, ref: str) -> set[str]:
+    """Every consent id ``GET /v1/consents`` lists for ``ref``, page by page."""
+    ids: set[str] = set()
+    after: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 500, **({"after": after} if after else {})}
+        page = hub.client.get("/v1/consents", params=params, headers=hub.auth(ref))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        ids |= {item["id"] for item in body["items"]}
+        after = body["next_after"]
+        if after is None:
+            return ids
 
 
 def test_a_withdrawal_reaches_only_the_lender_that_pulled(
@@ -208,6 +206,19 @@ def test_an_erasure_tells_the_partners_that_pulled(
     assert notification.partner_id == partner_id(hub, OTHER_LENDER)
     assert notification.event_type == "consent.revoked"
     assert {notification.payload["data"]["subject"]} == held
+
+
+def test_a_partner_lists_the_role_consents_it_received_records_under(
+    hub: HubEnv, people: list[Consumer]
+) -> None:
+    subject_id = subject_without_consents(hub, people)
+    consent_id = any_lender_consent(hub, subject_id)
+    assert consent_id not in listed_consents(hub, LENDER), "nothing received under it yet"
+    assert held_pseudonyms(hub, LENDER, subject_id)
+    assert consent_id in listed_consents(hub, LENDER)
+    assert consent_id not in listed_consents(hub, OTHER_LENDER), "the role alone shows nothing"
+    own = hub.client.get("/v1/consents", params={"limit": 1}, headers=hub.auth(LENDER))
+    assert own.json()["items"], "the partner's own consents are still listed"
 
 
 def test_an_ending_with_no_release_tells_nobody(hub: HubEnv, people: list[Consumer]) -> None:

@@ -7,14 +7,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select, text
 
 from consent.models import ConsentNotification, ConsentRelease
-from consent.service import ConsentTerms
 from hub.records.models import DataSubject
 from hub.registry.models import Partner
 from hub.release.pipeline import PullRequest, pull_page
@@ -28,6 +26,7 @@ from tests.release.test_fetch_cap import (
     pull,
     released_subjects,
 )
+from tests.support.consents import grant_to_role
 from tests.support.hub import HubEnv
 
 
@@ -42,23 +41,9 @@ def rows(hub: HubEnv) -> set[tuple[str, str]]:
 
 
 def role_consent(hub: HubEnv, subject_id: str, categories: tuple[str, ...]) -> str:
-    now = utcnow()
-    with hub.session() as session:
-        consent = hub.runtime.consents.grant(
-            session,
-            subject_id=subject_id,
-            recipient_role="lender",
-            terms=ConsentTerms(
-                purpose=PURPOSE,
-                categories=categories,
-                starts_at=now - timedelta(minutes=1),
-                expires_at=now + timedelta(days=30),
-            ),
-            channel="test",
-            now=now - timedelta(minutes=1),
-        )
-        session.commit()
-        return consent.id
+    return grant_to_role(
+        hub, role="lender", subject_id=subject_id, purpose=PURPOSE, categories=categories
+    )
 
 
 def test_partner_addressed_pages_send_no_release_statement(hub: HubEnv) -> None:

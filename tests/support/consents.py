@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from consent.service import ConsentTerms
+from hub.store.base import utcnow
 from tests.support.hub import HubEnv
 
 
@@ -35,6 +36,37 @@ def grant_capped(
             recipient_id=str(env.partner(recipient)["partner_id"]),
             terms=terms,
             channel="test",
+            now=starts_at,
+        )
+        session.commit()
+        return consent.id
+
+
+def grant_to_role(
+    env: HubEnv,
+    *,
+    role: str,
+    subject_id: str,
+    purpose: str,
+    categories: Sequence[str] = ("identity", "income", "loan"),
+    days: int = 30,
+    channel: str = "test",
+) -> str:
+    """A new consent (it wins over the subject's older ones), started a minute ago, letting
+    every partner of ``role`` read the subject's data for ``purpose`` for ``days``; its id."""
+    starts_at = utcnow() - timedelta(minutes=1)
+    with env.session() as session:
+        consent = env.runtime.consents.grant(
+            session,
+            subject_id=subject_id,
+            recipient_role=role,
+            terms=ConsentTerms(
+                purpose=purpose,
+                categories=tuple(categories),
+                starts_at=starts_at,
+                expires_at=starts_at + timedelta(days=days),
+            ),
+            channel=channel,
             now=starts_at,
         )
         session.commit()

@@ -138,7 +138,11 @@ def _resolve_subject(session: Session, runtime: Runtime, lookup: SubjectLookup) 
 
 def _public(item: ConsentOverview) -> ConsentPublic:
     return ConsentPublic.of(
-        item.consent, status=item.status, summary=item.summary, fetches_today=item.fetches_today
+        item.consent,
+        status=item.status,
+        summary=item.summary,
+        fetches_today=item.fetches_today,
+        received_by=list(item.received_by) if item.consent.recipient_role else None,
     )
 
 
@@ -189,7 +193,11 @@ def create_consent_request(
     return json_response(ConsentPublic.of(consent), status_code=201)
 
 
-@router.get("/v1/consents", response_model=ConsentList, summary="Consents I hold or asked for")
+@router.get(
+    "/v1/consents",
+    response_model=ConsentList,
+    summary="Consents I hold or asked for, and role-addressed ones I received records under",
+)
 def list_partner_consents(
     caller: CallerDep,
     session: SessionDep,
