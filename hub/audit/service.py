@@ -19,7 +19,18 @@ from datetime import datetime
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Table, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Dialect,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
@@ -44,6 +55,7 @@ from hub.audit.merkle import (
 from hub.audit.models import AuditEvent, AuditEventSubject, SignedTreeHead, TreeBlock
 from hub.store.base import new_id, utcnow
 from hub.store.db import SQLITE_BEGINS_IMMEDIATE
+from hub.store.prebuilt import PrebuiltSelect, execute_driver_sql
 
 # "tollaudt": the advisory lock key that serialises appends across hub processes.
 AUDIT_APPEND_LOCK = 0x746F6C6C61756474
@@ -63,16 +75,21 @@ class AppendedEvent:
 
 # Statements built once: building SQLAlchemy constructs costs more than running them on SQLite.
 _EVENTS = cast(Table, AuditEvent.__table__)
-_PG_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Run on the driver's cursor (the append lock is taken on every pull).
+_PG_APPEND_LOCK = PrebuiltSelect(
+    select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+)
 # Matches no row, but takes SQLite's write lock (held until commit) before the index is read.
 _SQLITE_WRITE_LOCK = update(_EVENTS).where(_EVENTS.c.index < 0).values(kind=_EVENTS.c.kind)
-_MAX_INDEX = select(func.max(_EVENTS.c.index))
+# Read on every append (every pull): run on the driver's cursor.
+_MAX_INDEX = PrebuiltSelect(select(func.max(_EVENTS.c.index)))
 _INSERT_EVENTS = insert(_EVENTS)
 _SUBJECTS = cast(Table, AuditEventSubject.__table__)
 _INSERT_SUBJECTS = insert(_SUBJECTS)
 _BLOCKS = cast(Table, TreeBlock.__table__)
 
-# One event (a pull's page, a denial...) is written by driver SQL built once: no compilation, and
+# One event (a pull's page, a denial...) is written by driver SQL built once, run on the driver's
+# cursor (hub.store.prebuilt.execute_driver_sql): no compilation, no execution context, and
 # on PostgreSQL the event and its subject rows take one round trip, not two (a data-modifying WITH
 # runs to completion although the outer INSERT does not read it). One subject, the common case, is
 # a plain parameter: an array parameter costs the driver more than the rest of the row.
@@ -106,12 +123,14 @@ _bind_processors_of: WeakKeyDictionary[Dialect, _BindProcessors] = WeakKeyDictio
 
 def _event_bind_processors(dialect: Dialect) -> _BindProcessors:
     """What SQLAlchemy would do to each value of an event row before the driver sees it (the
-    timestamp's UTC conversion and storage format, binary wrappers), by position."""
+    timestamp's UTC conversion and storage format, binary wrappers), by position: the
+    processors of each type's implementation for ``dialect``, as SQLAlchemy's own inserts use
+    (the generic type's would hand SQLite a datetime, stored in another text format)."""
     processors = _bind_processors_of.get(dialect)
     if processors is None:
         processors = []
         for position, name in enumerate(_EVENT_COLUMN_NAMES):
-            process = _EVENTS.c[name].type.bind_processor(dialect)
+            process = _EVENTS.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors.append((position, process))
         _bind_processors_of[dialect] = processors
@@ -133,29 +152,31 @@ def _insert_one_event(conn: Connection, row: list[Any], subjects: list[str]) -> 
     index = row[0]
     if name == "postgresql":
         if not subjects:
-            conn.exec_driver_sql(_PG_INSERT_EVENT, tuple(row))
+            execute_driver_sql(conn, _PG_INSERT_EVENT, tuple(row))
         elif len(subjects) == 1:
-            conn.exec_driver_sql(_PG_INSERT_EVENT_AND_SUBJECT, (*row, subjects[0], index))
+            execute_driver_sql(conn, _PG_INSERT_EVENT_AND_SUBJECT, (*row, subjects[0], index))
         else:
-            conn.exec_driver_sql(_PG_INSERT_EVENT_AND_SUBJECTS, (*row, index, subjects))
+            execute_driver_sql(conn, _PG_INSERT_EVENT_AND_SUBJECTS, (*row, index, subjects))
     else:
-        conn.exec_driver_sql(_SQLITE_INSERT_EVENT, tuple(row))
+        execute_driver_sql(conn, _SQLITE_INSERT_EVENT, tuple(row))
         if subjects:
-            conn.exec_driver_sql(_SQLITE_INSERT_SUBJECT, [(s, index) for s in subjects])
+            execute_driver_sql(
+                conn, _SQLITE_INSERT_SUBJECT, [(s, index) for s in subjects], many=True
+            )
     return True
 
 
 def _lock_for_append(conn: Connection) -> None:
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.execute(_PG_APPEND_LOCK, {"key": AUDIT_APPEND_LOCK})
+        _PG_APPEND_LOCK.rows(conn, {"key": AUDIT_APPEND_LOCK})
     elif dialect == "sqlite" and not conn.info.get(SQLITE_BEGINS_IMMEDIATE):
         # The hub's own engines already hold the lock (BEGIN IMMEDIATE); others take it here.
         conn.execute(_SQLITE_WRITE_LOCK)
 
 
 def _next_index(conn: Connection) -> int:
-    current = conn.execute(_MAX_INDEX).scalar_one()
+    (current,) = _MAX_INDEX.one(conn, {})
     return 0 if current is None else int(current) + 1
 
 
@@ -456,7 +477,7 @@ def current_tree_head(session: Session, signer: LogSigner) -> TreeHead:
     if latest is not None and latest.size >= log_size(session):
         return _head_from_row(latest)
     if conn.dialect.name == "postgresql":
-        conn.execute(_PG_APPEND_LOCK, {"key": AUDIT_SIGN_LOCK})
+        _PG_APPEND_LOCK.rows(conn, {"key": AUDIT_SIGN_LOCK})
         latest = _latest_head_row(session)
         if latest is not None and latest.size >= log_size(session):
             return _head_from_row(latest)

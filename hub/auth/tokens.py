@@ -8,12 +8,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.auth.dpop import (
@@ -26,6 +26,7 @@ from hub.auth.dpop import (
 from hub.auth.keys import SIGNING_ALG, SigningKeys
 from hub.errors import UnauthorizedError
 from hub.registry.models import Partner, PartnerStatus
+from hub.store.prebuilt import PrebuiltSelect
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 _INVALID = "The access token is invalid or expired."
@@ -35,20 +36,35 @@ _INVALID = "The access token is invalid or expired."
 PARTNER_INFO_KEY = "tollhouse.authenticated_partner"
 _partners = Partner.__table__.c
 #: Built once: the partner (status, token epoch) is read on every request. Only the columns
-#: the checks and the caller need, as a Core select (no ORM object to build per request).
-_PARTNER_BY_CLIENT_ID = select(
-    _partners.id,
-    _partners.client_id,
-    _partners.role,
-    _partners.jurisdiction,
-    _partners.name,
-    _partners.status,
-    _partners.token_epoch,
-    _partners.dpop_required,
-    _partners.rate_limits,
-).where(_partners.client_id == bindparam("client_id"))
-#: A row of :data:`_PARTNER_BY_CLIENT_ID` (attributes named like :class:`Partner`'s).
-PartnerRow = Row[tuple[str, str, str, str, str, str, int, bool, dict[str, Any] | None]]
+#: the checks and the caller need, run on the driver's cursor (no ORM object to build, no
+#: SQLAlchemy execution path per request).
+_PARTNER_BY_CLIENT_ID = PrebuiltSelect(
+    select(
+        _partners.id,
+        _partners.client_id,
+        _partners.role,
+        _partners.jurisdiction,
+        _partners.name,
+        _partners.status,
+        _partners.token_epoch,
+        _partners.dpop_required,
+        _partners.rate_limits,
+    ).where(_partners.client_id == bindparam("client_id"))
+)
+
+
+class PartnerRow(NamedTuple):
+    """A row of :data:`_PARTNER_BY_CLIENT_ID` (attributes named like :class:`Partner`'s)."""
+
+    id: str
+    client_id: str
+    role: str
+    jurisdiction: str
+    name: str
+    status: str
+    token_epoch: int
+    dpop_required: bool
+    rate_limits: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +180,8 @@ class AccessTokenVerifier:
                 raise DPoPProofError(f"The DPoP proof is invalid: {exc}.") from exc
             if proof.jkt != jkt:
                 raise DPoPProofError("The DPoP proof is not signed by the token's key.")
-        partner = session.execute(_PARTNER_BY_CLIENT_ID, {"client_id": claims["sub"]}).one_or_none()
+        found = _PARTNER_BY_CLIENT_ID.first(session, {"client_id": claims["sub"]})
+        partner = None if found is None else PartnerRow(*found)
         if partner is None or partner.status != PartnerStatus.ACTIVE:
             raise UnauthorizedError(_INVALID)
         # Registry (issue 9): a suspension bumps the partner's epoch; older tokens stay dead

@@ -48,6 +48,7 @@ from hub.registry.models import (
     Role,
 )
 from hub.store.base import utcnow
+from hub.store.prebuilt import PrebuiltSelect
 
 LEGAL_BASES: Final = (
     "consent",
@@ -343,9 +344,10 @@ class ReleaseTerms:
 _AGREEMENTS = cast(Table, Agreement.__table__)
 _DATASETS = cast(Table, Dataset.__table__)
 _PARTNERS = cast(Table, Partner.__table__)
-# One statement, built once: the agreement, its dataset and its recipient (foreign keys make
-# both joins exact). Positions are read by ``release_terms``.
-_RELEASE_TERMS = (
+# One statement, built once and run on the driver's cursor (it runs on every pull): the
+# agreement, its dataset and its recipient (foreign keys make both joins exact). Positions are
+# read by ``release_terms``.
+_RELEASE_TERMS = PrebuiltSelect(
     select(
         _AGREEMENTS.c.id,
         _AGREEMENTS.c.provider_id,
@@ -378,13 +380,13 @@ def release_terms(session: Session, *, agreement_id: str, partner_id: str) -> Re
     (under its row lock), then read again.
     """
     session.flush()
-    row = session.execute(_RELEASE_TERMS, {"agreement_id": agreement_id}).first()
+    row = _RELEASE_TERMS.first(session, {"agreement_id": agreement_id})
     if row is None or row[2] != partner_id:
         raise AgreementNotFoundError()
     if row[9] == AgreementStatus.ACCEPTED and row[6] <= utcnow():
         agreement_for_recipient(session, agreement_id=agreement_id, partner_id=partner_id)
         session.flush()
-        row = session.execute(_RELEASE_TERMS, {"agreement_id": agreement_id}).one()
+        row = _RELEASE_TERMS.one(session, {"agreement_id": agreement_id})
     (
         id_, provider_id, recipient_id, dataset_id, purpose, fields, valid_from, valid_until,
         cross_border, status, dataset_provider_id, schema, jwks,

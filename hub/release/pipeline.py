@@ -52,6 +52,7 @@ from hub.registry.errors import AgreementInactiveError, AgreementNotFoundError
 from hub.registry.service import AgreementTerms, DatasetTerms, ReleaseTerms
 from hub.release.cursor import CursorCodec
 from hub.release.obligations import ObligationApplier
+from hub.store.prebuilt import PrebuiltSelect
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ _PAGE_COLUMNS = select(
 _SUBJECT_KEYS = KEY_COLUMNS[0].table
 _KEYS_AT = len(_PAGE_COLUMNS.selected_columns)
 _STATES_AT = _KEYS_AT + len(KEY_COLUMNS)
-_ONE_RECORD = (
+_ONE_RECORD = PrebuiltSelect(  # run on the driver's cursor: every one-record pull runs it
     _PAGE_COLUMNS.add_columns(*KEY_COLUMNS, *STATE_COLUMNS)
     .outerjoin(_SUBJECT_KEYS, _SUBJECT_KEYS.c.subject_id == _RECORDS.c.subject_id)
     .outerjoin(STATE_COLUMNS[0].table, state_condition(_RECORDS.c.subject_id))
@@ -360,8 +361,8 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
         )
     protector = gates.protector
     if request.record_key is not None:
-        joined = session.execute(
-            _ONE_RECORD,
+        joined = _ONE_RECORD.rows(
+            session,
             {
                 "dataset_id": dataset.id,
                 "record_key": request.record_key,
@@ -369,7 +370,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                 "recipient_role": caller.role,
                 "purpose": agreement.purpose,
             },
-        ).all()
+        )
         rows: Sequence[Sequence[Any]] = [row[:_KEYS_AT] for row in joined[:1]]
         subject_ids = {row[3] for row in rows}
         states = states_from_rows(

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, create_engine, delete, event, insert, select
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -212,3 +212,17 @@ def test_a_driver_the_statements_do_not_fit_gets_sqlalchemys_inserts(tmp_path: P
         assert [row["subjects"] for row in stored] == [event_subjects(e) for e in ONE_OF_EACH]
     finally:
         engine.dispose()
+
+
+def test_an_event_alone_stores_its_time_as_a_batch_does(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored value itself, as the database holds it (SQLite: text that range filters
+    compare), not only what the ORM reads back."""
+    monkeypatch.setattr("hub.audit.service.utcnow", lambda: FIXED_NOW)
+    append_event(session, PULL_EVENT)
+    append_events(session, [release_event(1), release_event(2)])
+    session.commit()
+    stored = session.execute(text('SELECT created_at FROM audit_events ORDER BY "index"'))
+    alone, *batched = stored.scalars().all()
+    assert batched == [alone, alone]
