@@ -8,6 +8,7 @@ Nothing here asserts on time; benches return :class:`Figure` rows and the harnes
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -611,6 +612,21 @@ def copy_to_postgres(seeded: SeededHub, pg_url: str) -> SeededHub:
     )
 
 
+def _drop_unused_template(conn: Any, name: str) -> None:
+    """Drop another seeded cache's template unless it is in use: one still being built by a
+    live process (named ``<template>_<pid>``), or one a concurrent bench (another tree, another
+    cache) is copying or connected to. Either is left for a later run to drop."""
+    import psycopg
+
+    building = re.search(r"_(\d+)$", name)
+    if building is not None and Path(f"/proc/{building.group(1)}").exists():
+        return
+    try:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    except psycopg.errors.ObjectInUse:
+        return
+
+
 @contextmanager
 def cached_pg_hub(seeded: SeededHub, name: str) -> Iterator[SeededHub]:
     """The seeded hub on a scratch PostgreSQL database of its own, dropped afterwards.
@@ -653,7 +669,7 @@ def cached_pg_hub(seeded: SeededHub, name: str) -> Iterator[SeededHub]:
                 (building, f"{template}_%"),
             ).fetchall()
             for (old,) in stale:  # templates of older seeded caches
-                conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+                _drop_unused_template(conn, old)
             conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
     db = f"tollhouse_bench_{name}_{os.getpid()}"
     with psycopg.connect(admin, autocommit=True) as conn:
