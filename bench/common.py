@@ -285,7 +285,7 @@ def bulk_loans(
 
     from hub.demo.population import generate_population
     from hub.records.models import DataSubject, Record, SubjectIdentifier
-    from hub.records.service import _content_digest
+    from hub.records.service import _content_digest, parse_data_time
     from hub.store.base import new_id, utcnow
     from hub.store.db import unit_of_work
 
@@ -337,6 +337,7 @@ def bulk_loans(
                             session, subject_id=subject_id, dataset_id=dataset_id,
                             record_key=key, fields=fields,
                         ),
+                        "occurred_at": parse_data_time(fields["applied_on"], "date"),
                         "created_at": now, "updated_at": now,
                     }
                 )  # fmt: skip

@@ -56,8 +56,21 @@ class ConsentRequestCreate(_Strict):
     cross_border: bool = Field(default=False, description="Ask the separate cross-border consent.")
     mode: ConsentMode = ConsentMode.STORE
     retention_days: int | None = Field(default=None, ge=0, le=36500)
-    data_from: AwareDatetime | None = None
-    data_until: AwareDatetime | None = None
+    data_from: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "The data range's start: only records whose data time (`occurred_at`, their "
+            "dataset's `x-data-time` field) is at or after it are released; records with no "
+            "known data time are withheld."
+        ),
+    )
+    data_until: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "The data range's end, exclusive (needs `data_from`); without it the range runs "
+            "to the consent's expiry."
+        ),
+    )
     fetches_per_day: int | None = Field(default=None, ge=1, le=10_000_000)
 
 

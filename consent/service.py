@@ -58,6 +58,7 @@ from consent.models import (
     ConsentRelease,
     ConsentStatus,
 )
+from consent.ranges import DataRange
 from consent.receipts import ReceiptSigner
 from consent.releases import partners_released, partners_released_under
 from consent.taxonomy import Taxonomy
@@ -306,6 +307,9 @@ class ConsentState:
     #: The consent names a role, not the recipient: the pipeline records who received what
     #: under it (:mod:`consent.releases`), so that its ending reaches them.
     role_addressed: bool = False
+    #: The data times the consent covers (:mod:`consent.ranges`), checked per record by the
+    #: pipeline, never part of the policy input; ``None`` when it covers any.
+    data_range: DataRange | None = None
 
     @classmethod
     def missing(cls) -> ConsentState:
@@ -377,6 +381,8 @@ _STATE_COLUMNS = (
     _CONSENTS.c.receipt_id,
     _CONSENTS.c.fetches_per_day,
     _CONSENTS.c.recipient_id,
+    _CONSENTS.c.data_from,
+    _CONSENTS.c.data_until,
 )
 #: The columns of a consent state, in the order :func:`states_from_rows` reads them.
 STATE_COLUMNS = _STATE_COLUMNS
@@ -445,7 +451,9 @@ def consent_states(
 
     One query, read in the caller's transaction: a withdrawal committed before it is seen.
     Expiry is computed here, at decision time, never left to a background job. Where a subject
-    has several consents, a usable one wins; otherwise the newest explains the refusal.
+    has several consents, a usable one wins (the newest of them); otherwise the newest explains
+    the refusal. Consents are not merged: the state, its data range included, is that one
+    consent's, the one the release's audit event names.
     """
     if not subject_ids:
         return {}
@@ -489,7 +497,7 @@ def states_from_rows(
             continue
         (
             consent_id, _, status, starts_at, expires_at, _, categories, sensitive, cross_border,
-            receipt_id, fetches_per_day, recipient_id,
+            receipt_id, fetches_per_day, recipient_id, data_from, data_until,
         ) = found[1]  # fmt: skip
         # As :func:`effective_status`: an active or paused consent past its end is expired.
         if status in _EXPIRING and now >= expires_at:
@@ -507,6 +515,7 @@ def states_from_rows(
             starts_at=starts_at,
             fetches_per_day=fetches_per_day,
             role_addressed=recipient_id is None,
+            data_range=DataRange.of(data_from, data_until, expires_at),
         )
     return states
 

@@ -43,7 +43,13 @@ def _f(type_: str, category: str, required: bool = True) -> dict[str, Any]:
     return {"type": type_, "category": category, "required": required}
 
 
-#: Dataset schemas by kind: each field's type, data category and whether it is required.
+def _when(type_: str, category: str) -> dict[str, Any]:
+    """A required field that carries the record's data time (``x-data-time``)."""
+    return {**_f(type_, category), "data_time": True}
+
+
+#: Dataset schemas by kind: each field's type, data category and whether it is required; the
+#: field marked ``data_time`` dates the record for consents with a data range.
 DATASET_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
     "vehicle-master": {
         "vin": _f("string", "vehicle_identifier"),
@@ -71,7 +77,7 @@ DATASET_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
         "buyer_mobile": _f("string", "contact"),
         "buyer_id_number": _f("string", "identity_document"),
         "vin": _f("string", "vehicle_identifier"),
-        "deal_date": _f("date", "sales"),
+        "deal_date": _when("date", "sales"),
         "price_cny": _f("integer", "sales"),
         "trade_in_value_cny": _f("integer", "sales", required=False),
         "notes": _f("string", "free_text", required=False),
@@ -87,12 +93,12 @@ DATASET_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
         "amount_cny": _f("integer", "loan"),
         "term_months": _f("integer", "loan"),
         "down_payment_cny": _f("integer", "loan"),
-        "applied_on": _f("date", "loan"),
+        "applied_on": _when("date", "loan"),
         "lender": _f("string", "loan"),
     },
     "service-records": {
         "vin": _f("string", "vehicle_identifier"),
-        "service_date": _f("date", "service_history"),
+        "service_date": _when("date", "service_history"),
         "odometer_km": _f("integer", "vehicle"),
         "service_type": _f("string", "service_history"),
         "cost_cny": _f("integer", "service_history"),
@@ -100,7 +106,7 @@ DATASET_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "loan-decisions": {
         "application_id": _f("string", "loan"),
-        "decided_on": _f("date", "loan"),
+        "decided_on": _when("date", "loan"),
         "outcome": _f("string", "credit"),
         "rate_band": _f("string", "credit", required=False),
         "approved_amount_cny": _f("integer", "loan", required=False),
@@ -130,7 +136,7 @@ DATASET_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
     "claims": {
         "policy_id": _f("string", "insurance"),
         "vin": _f("string", "vehicle_identifier"),
-        "incident_date": _f("date", "claim"),
+        "incident_date": _when("date", "claim"),
         "amount_cny": _f("integer", "claim"),
         "status": _f("string", "claim"),
         "description": _f("string", "free_text"),

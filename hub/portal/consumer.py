@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from consent.errors import (
     InvalidConsentTransitionError,
 )
 from consent.models import ConsentMode, ConsentStatus
+from consent.ranges import DataRange
 from consent.service import ConsentOverview, ConsentService, GrantChoices
 from hub.portal.errors import PortalConflictError, PortalInvalidError, PortalNotFoundError
 from hub.portal.i18n import N_
@@ -67,6 +69,9 @@ class ConsentView:
     #: Who received the consumer's data under a consent addressed to a role, in plain words;
     #: empty for a consent naming one partner.
     received_note: str = ""
+    #: The data range in plain words (the data times the consent covers, asked for on a
+    #: request); empty when it has none.
+    data_range_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,27 @@ def _received_note(item: ConsentOverview, names: dict[str, str], _: Gettext) -> 
         return _("No partner has received your data under it.")
     received = _(", ").join(names.get(p, p) for p in item.received_by)
     return _("Received your data under it: {partners}.").format(partners=received)
+
+
+def _moment(value: datetime) -> str:
+    """A range bound as the portal shows it: the day, and the time (UTC) unless midnight."""
+    value = value.astimezone(UTC)
+    if value.time() == time(0):
+        return value.date().isoformat()
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def _data_range_note(item: ConsentOverview, _: Gettext) -> str:
+    consent = item.consent
+    data_range = DataRange.of(consent.data_from, consent.data_until, consent.expires_at)
+    if data_range is None:
+        return ""
+    template = (
+        _("They ask only for data produced from {start} until {end} (UTC).")
+        if item.status == ConsentStatus.REQUESTED
+        else _("Only data produced from {start} until {end} (UTC).")
+    )
+    return template.format(start=_moment(data_range.start), end=_moment(data_range.end))
 
 
 def _partner_name(item: ConsentOverview, names: dict[str, str], _: Gettext) -> str:
@@ -178,6 +204,7 @@ class ConsumerPortal:
             fetches_per_day=consent.fetches_per_day,
             fetches_note=_fetches_note(item, _),
             received_note=_received_note(item, names, _),
+            data_range_note=_data_range_note(item, _),
         )
 
     def home(self, session: Session, *, subject_id: str, gettext: Gettext) -> Home:

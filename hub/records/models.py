@@ -38,7 +38,10 @@ class SubjectIdentifier(Base):
 
 
 class Record(Base):
-    """The latest version of one record of a dataset; ``sealed`` holds one ciphertext per field."""
+    """The latest version of one record of a dataset; ``sealed`` holds one ciphertext per field.
+
+    ``occurred_at`` is the one field value stored in clear besides the key and version: the
+    release pipeline checks it against a consent's data range without decrypting anything."""
 
     __tablename__ = "records"
     __table_args__ = (UniqueConstraint("dataset_id", "record_key", name="uq_records_dataset_key"),)
@@ -53,5 +56,8 @@ class Record(Base):
     subject_id: Mapped[str] = mapped_column(ForeignKey("data_subjects.id"), index=True)
     content_digest: Mapped[str] = mapped_column(String(128))
     sealed: Mapped[dict[str, Any]] = mapped_column(OpaqueJSONDocument())
+    #: The record's data time: its dataset's ``x-data-time`` field at publish, in UTC (a date
+    #: is midnight UTC). ``None`` when the dataset names none or the record leaves it empty.
+    occurred_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

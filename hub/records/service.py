@@ -20,6 +20,7 @@ from hub.errors import FieldError, ValidationFailedError
 from hub.records.errors import VersionConflictError
 from hub.records.models import DataSubject, Record, SubjectIdentifier
 from hub.records.schemas import PublishedRecord, PublishResponse
+from hub.registry.datasets import data_time_field
 from hub.registry.models import Dataset
 from hub.store.base import utcnow
 
@@ -101,9 +102,54 @@ TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def validate_batch(dataset: Dataset, records: Sequence[PublishedRecord]) -> None:
-    """Check every record against the dataset schema; raise one error listing every problem."""
+_DATA_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339 section 5.6: a full date, "T", a full time with optional fraction, and an offset.
+_DATA_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
+def parse_data_time(value: object, field_type: str) -> dt.datetime:
+    """A record's data time from the value of its dataset's ``x-data-time`` field, in UTC: a
+    ``date`` (``YYYY-MM-DD``) is midnight UTC of that day; a ``datetime`` must be RFC 3339 with
+    an offset. Parsed strictly; raise :class:`ValueError` (its message for the publisher)."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be of type {field_type}")
+    if field_type == "date":
+        if not _DATA_DATE.fullmatch(value):
+            raise ValueError("a data time must be a date YYYY-MM-DD")
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a calendar date") from None
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    match = _DATA_DATETIME.fullmatch(value)
+    if match is None:
+        raise ValueError("a data time must be an RFC 3339 date-time, e.g. 2026-06-01T08:30:00Z")
+    if match["offset"] is None:
+        raise ValueError("a data time needs a UTC offset (Z or +hh:mm): it is ambiguous without")
+    # ``fromisoformat`` (3.11) takes at most 6 fractional digits and no lowercase separators.
+    text = value.upper()
+    head, _, tail = text.partition(".")
+    if tail:
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        text = f"{head}.{tail[: min(digits, 6)]}{tail[digits:]}"
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("not a valid date-time") from None
+
+
+def validate_batch(
+    dataset: Dataset, records: Sequence[PublishedRecord]
+) -> list[dt.datetime | None]:
+    """Check every record against the dataset schema; raise one error listing every problem.
+    Returns each record's data time (``None`` where the dataset names no ``x-data-time`` field
+    or the record leaves it out)."""
     specs = dataset.field_specs
+    data_time = data_time_field(specs)
+    data_times: list[dt.datetime | None] = []
     errors: list[FieldError] = []
     seen: set[str] = set()
     for i, record in enumerate(records):
@@ -126,6 +172,8 @@ def validate_batch(dataset: Dataset, records: Sequence[PublishedRecord]) -> None
             elif value is None:
                 if spec.get("required", False):
                     errors.append(FieldError(f"{where}.fields.{name}", "required"))
+            elif name == data_time:
+                continue  # parsed strictly below
             elif not TYPE_CHECKS[spec["type"]](value):
                 errors.append(
                     FieldError(f"{where}.fields.{name}", f"must be of type {spec['type']}")
@@ -133,10 +181,19 @@ def validate_batch(dataset: Dataset, records: Sequence[PublishedRecord]) -> None
         for name, spec in specs.items():
             if spec.get("required", False) and name not in record.fields:
                 errors.append(FieldError(f"{where}.fields.{name}", "required"))
+        occurred_at = None
+        stated = record.fields.get(data_time) if data_time is not None else None
+        if data_time is not None and stated is not None:
+            try:
+                occurred_at = parse_data_time(stated, specs[data_time]["type"])
+            except ValueError as exc:
+                errors.append(FieldError(f"{where}.fields.{data_time}", str(exc)))
+        data_times.append(occurred_at)
     if errors:
         raise ValidationFailedError(
             f"{len(errors)} problem(s) in the batch; nothing was stored.", errors
         )
+    return data_times
 
 
 def _identifiers(record: PublishedRecord) -> dict[str, str]:
@@ -216,7 +273,7 @@ def publish_records(
     same content is ``unchanged``; a newer version replaces; an older or different one conflicts.
     The caller's transaction makes the batch all-or-nothing.
     """
-    validate_batch(dataset, records)
+    data_times = validate_batch(dataset, records)
     keys = [r.record_key for r in records]
     existing = {
         row.record_key: row
@@ -228,7 +285,7 @@ def publish_records(
     now = utcnow()
     created = updated = unchanged = 0
     conflicts: list[str] = []
-    for record, subject_id in zip(records, subject_ids, strict=True):
+    for record, subject_id, occurred_at in zip(records, subject_ids, data_times, strict=True):
         digest = _content_digest(protector, dataset.id, subject_id, record.fields)
         stored = existing.get(record.record_key)
         if stored is not None and record.version < stored.version:
@@ -239,6 +296,10 @@ def publish_records(
         if stored is not None and record.version == stored.version:
             if stored.content_digest == digest:
                 unchanged += 1
+                # Stored before its dataset named a data time (or before the hub kept one):
+                # the same record published again gets it, without a new version.
+                if stored.occurred_at != occurred_at:
+                    stored.occurred_at = occurred_at
             else:
                 conflicts.append(
                     f"{record.record_key}: version {record.version} was already published "
@@ -262,6 +323,7 @@ def publish_records(
                     subject_id=subject_id,
                     content_digest=digest,
                     sealed=sealed,
+                    occurred_at=occurred_at,
                     created_at=now,
                     updated_at=now,
                 )
@@ -273,6 +335,7 @@ def publish_records(
             stored.subject_id = subject_id
             stored.content_digest = digest
             stored.sealed = sealed
+            stored.occurred_at = occurred_at
             stored.updated_at = now
             updated += 1
     if conflicts:

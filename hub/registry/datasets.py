@@ -9,11 +9,18 @@ The JSON Schema a provider declares (and reads back)::
         "build_date": {"type": "string", "format": "date", "x-category": "vehicle"},
         "income":     {"type": "integer", "x-category": "income", "x-sensitive": false}},
      "required": ["vin"],
-     "additionalProperties": false}
+     "additionalProperties": false,
+     "x-data-time": "build_date"}
 
 Stored as the hub's field specs ``{name: {type, category, sensitive, required}}``, the form the
 publish validation and the release pipeline read. ``x-sensitive`` defaults to the category's
 sensitivity and may raise it, never lower it.
+
+``x-data-time`` (optional, top level) names the one field (a ``date`` or ``date-time`` string)
+that carries a record's data time: publishing copies it into ``records.occurred_at``, which the
+release pipeline checks against a consent's data range (:mod:`consent.ranges`). Its spec is
+marked ``data_time: true``, so each schema version carries its own. Once a version names it, no
+later version may move or drop it (records published before would be dated by another field).
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ from hub.registry.models import Dataset, DatasetSchemaVersion, Partner, Role
 from hub.registry.taxonomy import Taxonomy
 
 FIELD_TYPES = frozenset({"string", "integer", "number", "boolean", "date", "datetime"})
+#: The top-level schema keyword naming the field that carries a record's data time.
+DATA_TIME_KEYWORD = "x-data-time"
+#: The field types a data time may have (JSON Schema ``format`` ``date`` or ``date-time``).
+DATA_TIME_TYPES = frozenset({"date", "datetime"})
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,127}$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_FIELDS = 200
@@ -57,6 +68,11 @@ _TO_JSON: dict[str, dict[str, str]] = {
 }
 
 
+def data_time_field(fields: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The field that carries a record's data time in these field specs, if one does."""
+    return next((name for name, spec in fields.items() if spec.get("data_time")), None)
+
+
 def to_json_schema(fields: Mapping[str, Mapping[str, Any]], *, version: int) -> dict[str, Any]:
     """The JSON Schema of a version's field specs."""
     properties: dict[str, Any] = {}
@@ -65,7 +81,7 @@ def to_json_schema(fields: Mapping[str, Mapping[str, Any]], *, version: int) -> 
         prop["x-category"] = spec["category"]
         prop["x-sensitive"] = bool(spec.get("sensitive", False))
         properties[name] = prop
-    return {
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "x-version": version,
@@ -73,6 +89,21 @@ def to_json_schema(fields: Mapping[str, Mapping[str, Any]], *, version: int) -> 
         "required": [n for n, s in fields.items() if s.get("required", False)],
         "additionalProperties": False,
     }
+    data_time = data_time_field(fields)
+    if data_time is not None:
+        schema[DATA_TIME_KEYWORD] = data_time
+    return schema
+
+
+def _data_time_errors(
+    name: Any, types: Mapping[str, str | None], *, where: str
+) -> list[FieldError]:
+    """What is wrong with naming ``name`` the data-time field among fields of these types."""
+    if not isinstance(name, str) or name not in types:
+        return [FieldError(where, "must name a field of the schema")]
+    if types[name] is not None and types[name] not in DATA_TIME_TYPES:
+        return [FieldError(where, f"'{name}' must be a string of format date or date-time")]
+    return []
 
 
 def _field_type(prop: Mapping[str, Any]) -> str | None:
@@ -154,6 +185,16 @@ def fields_from_json_schema(document: Any, taxonomy: Taxonomy) -> dict[str, dict
             "sensitive": bool(sensitive) or known.sensitive,
             "required": name in required,
         }
+    if DATA_TIME_KEYWORD in document:
+        data_time = document[DATA_TIME_KEYWORD]
+        types = {
+            str(name): _field_type(prop) if isinstance(prop, Mapping) else None
+            for name, prop in properties.items()
+        }
+        problems = _data_time_errors(data_time, types, where=f"schema.{DATA_TIME_KEYWORD}")
+        errors.extend(problems)
+        if not problems and data_time in fields:
+            fields[data_time]["data_time"] = True
     if errors:
         raise RegistryValidationError("The dataset schema is invalid.", errors)
     return fields
@@ -165,6 +206,15 @@ def check_fields(
     """The hub's own field-spec form (used by the demo): each field's type and category."""
     errors: list[FieldError] = []
     out: dict[str, dict[str, Any]] = {}
+    marked = [name for name, spec in fields.items() if spec.get("data_time")]
+    if len(marked) > 1:
+        errors.append(FieldError("fields", f"one data-time field at most, not {marked}"))
+    for name in marked[:1]:
+        errors.extend(
+            _data_time_errors(
+                name, {name: fields[name].get("type")}, where=f"fields.{name}.data_time"
+            )
+        )
     for name, spec in fields.items():
         if spec.get("type") not in FIELD_TYPES:
             errors.append(
@@ -180,6 +230,8 @@ def check_fields(
             "sensitive": bool(spec.get("sensitive", False)) or category.sensitive,
             "required": bool(spec.get("required", False)),
         }
+        if spec.get("data_time"):
+            out[name]["data_time"] = True
     if errors:
         raise RegistryValidationError("The dataset schema is invalid.", errors)
     return out
@@ -261,6 +313,9 @@ def add_schema_version(
         for key in ("type", "category", "sensitive", "required"):
             if _norm(spec, key) != _norm(new[name], key):
                 errors.append(FieldError(f"schema.properties.{name}", f"'{key}' cannot change"))
+    was, will_be = data_time_field(old), data_time_field(new)
+    if was is not None and will_be != was:
+        errors.append(FieldError(f"schema.{DATA_TIME_KEYWORD}", f"must stay '{was}' once named"))
     added = [name for name in new if name not in old]
     for name in added:
         if new[name]["required"]:
@@ -270,7 +325,10 @@ def add_schema_version(
     if errors:
         raise SchemaChangeError("Schema versions are additive.", errors)
     dataset.schema_version += 1
-    dataset.schema = {"fields": {**old, **{name: new[name] for name in added}}}
+    fields = {**old, **{name: new[name] for name in added}}
+    if will_be is not None and was is None:  # a version may name the data time the first time
+        fields[will_be] = {**fields[will_be], "data_time": True}
+    dataset.schema = {"fields": fields}
     session.add(
         DatasetSchemaVersion(
             dataset_id=dataset.id,

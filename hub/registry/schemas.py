@@ -175,7 +175,10 @@ class DatasetCreate(_Body):
     json_schema: dict[str, Any] = Field(
         description=(
             "A JSON Schema (object) whose properties carry `x-category` (a data category of "
-            "the taxonomy) and optionally `x-sensitive`."
+            "the taxonomy) and optionally `x-sensitive`; optionally, at the top level, "
+            "`x-data-time`: the name of the field (a string of format `date` or `date-time`) "
+            "that carries a record's data time, checked against consents' data ranges at "
+            "release."
         ),
     )
 
@@ -190,7 +193,12 @@ class DatasetPublic(BaseModel):
     title: str
     description: str
     schema_version: int
-    field_specs: dict[str, dict[str, Any]]
+    field_specs: dict[str, dict[str, Any]] = Field(
+        description=(
+            "Each field's `type`, `category`, `sensitive` and `required`; the field named by "
+            "`x-data-time` also has `data_time: true`."
+        )
+    )
     json_schema: dict[str, Any]
 
     @classmethod

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.fetches import FETCHES_EXCEEDED, fetches_today
@@ -15,6 +16,7 @@ from hub.auth.tokens import AuthenticatedPartner
 from hub.crypto import FieldProtector
 from hub.errors import NotFoundError
 from hub.records.erasure import find_subject
+from hub.records.models import Record
 from hub.registry.models import Agreement, Dataset, Partner
 from hub.registry.service import AgreementTerms, DatasetTerms
 from hub.release.pipeline import policy_input
@@ -37,9 +39,12 @@ def explain_release(
     asked_by: str,
     request_id: str,
     now: datetime,
+    record_key: str | None = None,
 ) -> dict[str, Any]:
     """The decision the pipeline would take for this subject under this agreement, with the
-    reason for every field's obligation. Logged in the audit log; nothing is decrypted."""
+    reason for every field's obligation, the consent's fetch cap and data range, and (given a
+    ``record_key`` of the subject's) whether that record's data time lies in the range. Logged
+    in the audit log; nothing is decrypted."""
     agreement = session.get(Agreement, agreement_id)
     if agreement is None:
         raise NotFoundError("No agreement with this id.")
@@ -83,6 +88,27 @@ def explain_release(
             # is reached, what the policy allows is withheld with this reason.
             "withheld_reason": FETCHES_EXCEEDED if used >= state.fetches_per_day else None,
         }
+    data_range = state.data_range
+    record = None
+    if record_key is not None:
+        found = session.execute(
+            select(Record.occurred_at).where(
+                Record.dataset_id == dataset.id,
+                Record.record_key == record_key,
+                Record.subject_id == subject.id,
+            )
+        ).first()
+        if found is None:
+            raise NotFoundError("No record of this subject with this key.")
+        occurred_at = found.occurred_at
+        reason = data_range.withheld_reason(occurred_at) if data_range is not None else None
+        record = {
+            "record_key": record_key,
+            "occurred_at": occurred_at.isoformat() if occurred_at is not None else None,
+            # ``None``: the consent has no data range, so the record's data time does not matter.
+            "in_data_range": None if data_range is None else reason is None,
+            "withheld_reason": reason,
+        }
     pseudonym = protector.pseudonym("audit", subject.id)
     append_event(
         session,
@@ -105,6 +131,9 @@ def explain_release(
         "subject": pseudonym,
         "consent_id": state.consent_id,
         "fetch_cap": fetch_cap,
+        # The pipeline's own check per record (consent.ranges), outside the policy input.
+        "data_range": data_range.view() if data_range is not None else None,
+        "record": record,
         "policy_revision": explainer.revision,
         "input": document,
         "explanation": explanation,

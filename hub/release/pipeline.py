@@ -1,12 +1,15 @@
 """The release pipeline, one straight line per page:
 
     agreement -> page of records -> consent state per subject -> policy decision per distinct
-    state -> obligations (decrypt, keep/drop/mask/generalize/pseudonymize/encrypt) -> audit event
-    -> response page
+    state -> consent's fetch cap and data range -> obligations (decrypt, keep/drop/mask/generalize/
+    pseudonymize/encrypt) -> audit event -> response page
 
 Decisions depend on a record only through its subject's consent state and jurisdiction, so a page
-is decided once per distinct state, never per record. Nothing flows backwards: each gate gets
-what the previous one produced.
+is decided once per distinct state, never per record. Two consent terms are the pipeline's own,
+outside the policy input: a fetch cap (per subject) and a data range (per record, its
+``occurred_at``, read only for pages with such consents); what they withhold goes to a
+withholding twin of the allowing decision, with its own reason. Nothing flows backwards: each
+gate gets what the previous one produced.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from consent.fetches import (
     claim_fetches,
     give_back_fetches,
 )
+from consent.ranges import DataRange
 from consent.releases import claim_releases, give_back_releases, role_consents
 from consent.service import (
     STATE_COLUMNS,
@@ -78,13 +82,15 @@ _PAGE_COLUMNS = select(
     _RECORDS.c.sealed,
     _DATA_SUBJECTS.c.jurisdiction,
 ).join(_DATA_SUBJECTS, _DATA_SUBJECTS.c.id == _RECORDS.c.subject_id)
-# One record: its subject's key row and consent rows (as many rows as consents, at least one)
-# come with it, so a one-record pull reads in one statement what a page reads in three.
+# One record: its data time, its subject's key row and consent rows (as many rows as consents,
+# at least one) come with it, so a one-record pull reads in one statement what a page reads in
+# three (four with a data range).
 _SUBJECT_KEYS = KEY_COLUMNS[0].table
-_KEYS_AT = len(_PAGE_COLUMNS.selected_columns)
+_OCCURRED_AT = len(_PAGE_COLUMNS.selected_columns)
+_KEYS_AT = _OCCURRED_AT + 1
 _STATES_AT = _KEYS_AT + len(KEY_COLUMNS)
 _ONE_RECORD = PrebuiltSelect(  # run on the driver's cursor: every one-record pull runs it
-    _PAGE_COLUMNS.add_columns(*KEY_COLUMNS, *STATE_COLUMNS)
+    _PAGE_COLUMNS.add_columns(_RECORDS.c.occurred_at, *KEY_COLUMNS, *STATE_COLUMNS)
     .outerjoin(_SUBJECT_KEYS, _SUBJECT_KEYS.c.subject_id == _RECORDS.c.subject_id)
     .outerjoin(STATE_COLUMNS[0].table, state_condition(_RECORDS.c.subject_id))
     .where(
@@ -100,6 +106,27 @@ _PAGE = (
     .order_by(_RECORDS.c.id)
     .limit(bindparam("limit", type_=Integer))
 )
+# The data times of a page's records whose consent has a data range: read only for such pages,
+# so a page without one reads (and parses) no timestamp at all. With each record's version: a
+# record republished between the two statements is not dated by its new version.
+_DATA_TIMES = select(_RECORDS.c.id, _RECORDS.c.version, _RECORDS.c.occurred_at).where(
+    _RECORDS.c.id.in_(bindparam("record_ids", expanding=True))
+)
+
+
+def _data_times(
+    session: Session, rows: Sequence[Sequence[Any]], states: Mapping[str, ConsentState]
+) -> dict[int, datetime | None]:
+    """Per record id of the page whose subject's consent has a data range, its data time
+    (``None`` when unknown, or when the record changed version since the page was read)."""
+    if all(state.data_range is None for state in states.values()):  # per subject, not record
+        return {}
+    versions = {row[0]: row[2] for row in rows if states[row[3]].data_range is not None}
+    found = session.execute(_DATA_TIMES, {"record_ids": list(versions)}).all()
+    return {
+        record_id: occurred_at if versions[record_id] == version else None
+        for record_id, version, occurred_at in found
+    }
 
 
 @dataclass(slots=True)
@@ -193,23 +220,29 @@ def _decision_key(state: ConsentState, jurisdiction: str, now: datetime) -> tupl
     )
 
 
-def _over_fetch_cap(
-    group: _DecisionGroup, over_cap: dict[str, _DecisionGroup], groups: dict[str, _DecisionGroup]
+def _withholding_twin(
+    group: _DecisionGroup,
+    reason: str,
+    twins: dict[tuple[str, str], _DecisionGroup],
+    groups: dict[str, _DecisionGroup],
 ) -> _DecisionGroup:
-    """The withholding twin of an allowing decision, for subjects whose consent has no fetch
-    left today: every field dropped, reason :data:`FETCHES_EXCEEDED` (the policy input it
-    shares, so its digest too). One per allowing decision and page."""
-    twin = over_cap.get(group.decision.decision_id)
+    """The withholding twin of an allowing decision, for records the consent's own terms keep
+    back although the policy allows them: every field dropped, ``reason`` (
+    :data:`FETCHES_EXCEEDED` for a subject whose consent has no fetch left today,
+    :data:`~consent.ranges.OUTSIDE_DATA_RANGE` or :data:`~consent.ranges.DATA_TIME_UNKNOWN` for
+    a record its consent's data range does not cover), the policy input it shares (so its
+    digest too). One per allowing decision, reason and page."""
+    twin = twins.get((group.decision.decision_id, reason))
     if twin is None:
         decision = group.decision
         withheld = Decision(
             allow=False,
             obligations=MappingProxyType(dict.fromkeys(decision.obligations, "drop")),
-            reasons=(FETCHES_EXCEEDED,),
+            reasons=(reason,),
             decision_id=new_decision_id(),
             policy_revision=decision.policy_revision,
         )
-        twin = over_cap[decision.decision_id] = groups[withheld.decision_id] = _DecisionGroup(
+        twin = twins[decision.decision_id, reason] = groups[withheld.decision_id] = _DecisionGroup(
             decision=withheld, input_digest=group.input_digest
         )
     return twin
@@ -371,7 +404,8 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                 "purpose": agreement.purpose,
             },
         )
-        rows: Sequence[Sequence[Any]] = [row[:_KEYS_AT] for row in joined[:1]]
+        rows: Sequence[Sequence[Any]] = [row[:_OCCURRED_AT] for row in joined[:1]]
+        data_times: dict[int, datetime | None] = {row[0]: row[_OCCURRED_AT] for row in joined[:1]}
         subject_ids = {row[3] for row in rows}
         states = states_from_rows(
             [row[_STATES_AT:] for row in joined if row[_STATES_AT] is not None],
@@ -425,15 +459,22 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
     # its subjects' records withheld. Uncapped consents are never counted (no statement, no row).
     capped = capped_consents(states.values())
     exhausted: Collection[str] = claim_fetches(session, capped, now=request.now) if capped else ()
-    over_cap: dict[str, _DecisionGroup] = {}
+    if request.record_key is None:  # a one-record pull read its data time with it
+        data_times = _data_times(session, rows, states)
+    # Withholding twins of allowing decisions, per (decision, reason): fetch caps, data ranges.
+    twins: dict[tuple[str, str], _DecisionGroup] = {}
 
     groups: dict[str, _DecisionGroup] = {}
     decided: dict[tuple[object, ...], _DecisionGroup] = {}
     categories = dataset.field_categories  # a property that builds a dict: once per page
     free_text_fields = [n for n, c in categories.items() if c == FREE_TEXT]
-    # Per subject: its decision group and its pseudonym for the recipient. A decision depends
-    # on a record only through its subject (consent state, jurisdiction), so once per subject.
-    per_subject: dict[str, tuple[_DecisionGroup, str, str]] = {}
+    # Per subject: its decision group, its pseudonyms (for the recipient, for the audit log)
+    # and, if the decision allows and the consent has a data range, the range and the consent
+    # (id, receipt). A decision depends on a record only through its subject (consent state,
+    # jurisdiction), so once per subject.
+    per_subject: dict[
+        str, tuple[_DecisionGroup, str, str, tuple[DataRange, tuple[str, str | None]] | None]
+    ] = {}
     recipient_jwks = terms.recipient_jwks
     recipient_key: dict[str, Any] | None = None
     recipient_checked = False
@@ -446,7 +487,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
 
     apply = gates.obligations.apply
 
-    for _id, record_key, version, subject_id, sealed, jurisdiction in rows:
+    for record_id, record_key, version, subject_id, sealed, jurisdiction in rows:
         known = per_subject.get(subject_id)
         if known is None:
             state = states[subject_id]
@@ -476,16 +517,30 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
                         found.plan = _plan(decision, recipient_key, opener)
                 decided[group_key] = found
             if found.plan is not None and state.consent_id in exhausted:
-                found = _over_fetch_cap(found, over_cap, groups)
+                found = _withholding_twin(found, FETCHES_EXCEEDED, twins, groups)
             audit_pseudonym = protector.pseudonym("audit", subject_id)
+            ranged = None
             if state.consent_id is not None:
-                found.consents[audit_pseudonym] = (state.consent_id, state.receipt_id)
+                consent = (state.consent_id, state.receipt_id)
+                if state.data_range is not None and found.plan is not None:
+                    ranged = (state.data_range, consent)
+                else:
+                    found.consents[audit_pseudonym] = consent
             known = per_subject[subject_id] = (
                 found,
                 protector.pseudonym(caller.partner_id, subject_id),
                 audit_pseudonym,
+                ranged,
             )
-        group, subject_pseudonym, audit_subject = known
+        group, subject_pseudonym, audit_subject, ranged = known
+        if ranged is not None:
+            # A consent with a data range: this record's data time decides which group (the
+            # allowing decision or a withholding twin) it, and its subject's consent, go to.
+            data_range, consent = ranged
+            withheld_reason = data_range.withheld_reason(data_times.get(record_id))
+            if withheld_reason is not None:
+                group = _withholding_twin(group, withheld_reason, twins, groups)
+            group.consents[audit_subject] = consent
         group.key_subject[record_key] = audit_subject
         plan = group.plan
         if plan is None:  # the decision does not allow
@@ -540,7 +595,7 @@ def pull_page(session: Session, gates: ReleaseGates, request: PullRequest) -> Re
             session, set(capped).difference(exhausted, released_under), now=request.now
         )
         give_back_releases(session, recorded - released_under, partner_id=caller.partner_id)
-    if over_cap:  # an allowing decision whose subjects were all over their cap has no records
+    if twins:  # an allowing decision whose records were all withheld by its twins has none
         groups = {d: g for d, g in groups.items() if g.key_subject}
     for group in groups.values():
         _guard_free_text(gates.guard, group, categories)

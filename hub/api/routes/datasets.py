@@ -45,7 +45,11 @@ def list_datasets(caller: CallerDep, session: SessionDep) -> DatasetList:
     description=(
         "`json_schema` is a JSON Schema object; each property names its data category "
         "(`x-category`, from the taxonomy kept with the policies) and may mark itself "
-        "sensitive (`x-sensitive`). This is schema version 1."
+        "sensitive (`x-sensitive`). The optional top-level `x-data-time` names the one field "
+        "(`type: string`, `format: date` or `date-time`) that carries a record's data time: "
+        "publishing stores it as the record's `occurred_at`, which a consent's data range is "
+        "checked against at release (an unknown or wrong field is a 422). This is schema "
+        "version 1."
     ),
 )
 def declare(
@@ -77,7 +81,9 @@ def get_dataset(dataset_id: DatasetId, caller: CallerDep, session: SessionDep) -
     summary="Declare the next schema version (additive)",
     description=(
         "The whole schema of the new version: every existing field unchanged, new fields "
-        "optional. Records published from now on follow it (`schema_version`)."
+        "optional; `x-data-time` may be named by a version if no earlier one did, and once "
+        "named never moves or goes away. Records published from now on follow it "
+        "(`schema_version`)."
     ),
 )
 def add_schema_version(
@@ -117,7 +123,11 @@ def list_schema_versions(
     summary="Publish a batch of records",
     description=(
         "Validated whole against the dataset schema: a 422 lists every bad field and nothing is "
-        "stored. Idempotent by record key and version. Fields are encrypted at rest; subject "
+        "stored. The dataset's `x-data-time` field, if any, is parsed strictly (a `date` as "
+        "`YYYY-MM-DD`, midnight UTC; a `date-time` as RFC 3339 with an offset, `Z` or "
+        "`+hh:mm`) into the record's data time; a new version updates it, and the same version "
+        "and content published again fills it in for a record stored without one. Idempotent "
+        "by record key and version. Fields are encrypted at rest; subject "
         "identifiers are kept only as keyed blind indexes."
     ),
 )

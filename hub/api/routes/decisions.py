@@ -38,6 +38,14 @@ class ExplainRequest(BaseModel):
             "index; an e-mail address is compared case-insensitively)."
         )
     )
+    record_key: str | None = Field(
+        default=None,
+        max_length=128,
+        description=(
+            "A record of the subject in the agreement's dataset: `record` then shows its data "
+            "time (`occurred_at`) and whether the consent's data range covers it."
+        ),
+    )
 
     @model_validator(mode="after")
     def _known_identifiers(self) -> ExplainRequest:
@@ -63,7 +71,11 @@ class ReloadResponse(BaseModel):
         "Shows the policy input, the decision, each field's obligation and the rule behind it, "
         "without decrypting or releasing any data; `fetch_cap` shows a capped consent's "
         "fetches today (over the cap, what the policy allows is withheld with "
-        "`fair_use.fetches_exceeded`). Logged in the audit log."
+        "`fair_use.fetches_exceeded`); `data_range` shows the data times a consent with a data "
+        "range covers (`[data_from, data_until)`, `data_until` defaulting to the consent's "
+        "expiry; `null` without a range), and, with `record_key`, `record` whether that record's "
+        "`occurred_at` lies in it (outside, or unknown, the record is withheld with "
+        "`consent.outside_data_range` or `consent.data_time_unknown`). Logged in the audit log."
     ),
 )
 def explain(
@@ -82,6 +94,7 @@ def explain(
         protector=runtime.protector,
         agreement_id=body.agreement_id,
         identifiers=body.subject,
+        record_key=body.record_key,
         asked_by=caller.partner_id,
         request_id=request_id,
         now=utcnow(),
