@@ -59,6 +59,7 @@ def explain_release(
         recipient_id=recipient.id,
         purpose=agreement.purpose,
         now=now,
+        recipient_role=recipient.role,  # a consent naming the role counts, as at release
     )[subject.id]
     caller = AuthenticatedPartner(
         partner_id=recipient.id,

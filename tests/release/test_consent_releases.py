@@ -15,8 +15,10 @@ from sqlalchemy import event, select, text
 from consent.models import ConsentNotification, ConsentRelease
 from hub.records.models import DataSubject
 from hub.registry.models import Partner
+from hub.release.explain import explain_release
 from hub.release.pipeline import PullRequest, pull_page
 from hub.store.base import utcnow
+from tests.portal.helpers import demo_consumers
 from tests.release.test_fetch_cap import (
     DATASET,
     LENDER,
@@ -198,3 +200,32 @@ def test_a_withdrawal_racing_a_pull_tells_the_puller(hub: HubEnv, without: list[
     thread.join()
     assert subject in released_subjects(hub, page)
     assert _notified(hub, consent_id) == [str(hub.partner(LENDER)["partner_id"])]
+
+
+def test_explain_sees_a_consent_naming_the_role_as_the_pipeline_does(
+    hub: HubEnv, without: list[str]
+) -> None:
+    mobiles = {c.subject_id: c.mobile for c in demo_consumers(hub)}
+    subject_id = next(s for s in without[4:] if s in mobiles)  # 0-3: the tests above
+
+    def explained() -> dict[str, Any]:
+        with hub.session() as session:
+            document = explain_release(
+                session,
+                explainer=hub.runtime.explainer,
+                protector=hub.runtime.protector,
+                agreement_id=hub.agreement(LENDER, DATASET),
+                identifiers={"mobile": mobiles[subject_id]},
+                asked_by="test",
+                request_id="req_explain_role",
+                now=utcnow(),
+            )
+            session.rollback()
+        return document
+
+    assert explained()["consent_id"] is None
+    consent_id = role_consent(hub, subject_id, ("identity", "income", "loan"))
+    document = explained()
+    assert document["consent_id"] == consent_id
+    assert document["explanation"]["decision"]["allow"] is True
+    assert subject_id in released_subjects(hub, pull(hub, "req_role_explained", utcnow()))
