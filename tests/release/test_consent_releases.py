@@ -15,7 +15,6 @@ from sqlalchemy import event, select, text
 from consent.models import ConsentNotification, ConsentRelease
 from hub.records.models import DataSubject
 from hub.registry.models import Partner
-from hub.release.explain import explain_release
 from hub.release.pipeline import PullRequest, pull_page
 from hub.store.base import utcnow
 from tests.portal.helpers import demo_consumers
@@ -29,6 +28,7 @@ from tests.release.test_fetch_cap import (
     released_subjects,
 )
 from tests.support.consents import grant_to_role
+from tests.support.explain import explained as explain_service
 from tests.support.hub import HubEnv
 
 
@@ -209,19 +209,8 @@ def test_explain_sees_a_consent_naming_the_role_as_the_pipeline_does(
     subject_id = next(s for s in without[4:] if s in mobiles)  # 0-3: the tests above
 
     def explained() -> dict[str, Any]:
-        with hub.session() as session:
-            document = explain_release(
-                session,
-                explainer=hub.runtime.explainer,
-                protector=hub.runtime.protector,
-                agreement_id=hub.agreement(LENDER, DATASET),
-                identifiers={"mobile": mobiles[subject_id]},
-                asked_by="test",
-                request_id="req_explain_role",
-                now=utcnow(),
-            )
-            session.rollback()
-        return document
+        agreement_id = hub.agreement(LENDER, DATASET)
+        return explain_service(hub, agreement_id=agreement_id, mobile=mobiles[subject_id])
 
     assert explained()["consent_id"] is None
     consent_id = role_consent(hub, subject_id, ("identity", "income", "loan"))

@@ -18,7 +18,6 @@ from consent.fetches import FETCHES_EXCEEDED
 from consent.ranges import DATA_TIME_UNKNOWN, OUTSIDE_DATA_RANGE, DataRange
 from consent.service import ConsentState, ConsentTerms
 from hub.records.models import Record
-from hub.release.explain import explain_release
 from hub.release.pipeline import _data_times
 from hub.store.base import utcnow
 from tests.release.test_fetch_cap import (
@@ -29,6 +28,7 @@ from tests.release.test_fetch_cap import (
     counts,
     pull,
 )
+from tests.support.explain import explained as explain_service
 from tests.support.hub import HubEnv
 
 MOBILE = "+8613912340001"
@@ -285,19 +285,9 @@ def test_explain_shows_the_range_and_whether_a_record_is_inside(hub: HubEnv, sub
     assert response.status_code == 404, response.text
 
     grant(hub, subject, None)  # no range: nothing to check
-    with hub.session() as session:
-        explained = explain_release(
-            session,
-            explainer=hub.runtime.explainer,
-            protector=hub.runtime.protector,
-            agreement_id=hub.agreement(LENDER, DATASET),
-            identifiers={"mobile": MOBILE},
-            record_key=key(12),
-            asked_by="test",
-            request_id="dr-explain",
-            now=utcnow(),
-        )
-        session.rollback()
+    explained = explain_service(
+        hub, agreement_id=hub.agreement(LENDER, DATASET), mobile=MOBILE, record_key=key(12)
+    )
     assert explained["data_range"] is None
     assert explained["record"]["in_data_range"] is None
     assert explained["record"]["withheld_reason"] is None

@@ -24,12 +24,12 @@ from hub.errors import NotFoundError
 from hub.policy import Decision
 from hub.policy.interfaces import new_decision_id
 from hub.records.models import Record
-from hub.release.explain import explain_release
 from hub.release.pipeline import PullRequest, ReleasedPage, ReleaseGates, pull_page
 from hub.store.base import utcnow
 from tests.conftest import TEST_CONSUMERS
 from tests.consent.support import subject_of
 from tests.support.consents import grant_capped
+from tests.support.explain import explained
 from tests.support.hub import HubEnv
 
 LENDER = "lender-jinqiao"
@@ -130,19 +130,8 @@ def consumers(hub: HubEnv) -> list[Consumer]:
 
 
 def explained_cap(hub: HubEnv, mobile: str, now: datetime) -> Any:
-    with hub.session() as session:
-        explained = explain_release(
-            session,
-            explainer=hub.runtime.explainer,
-            protector=hub.runtime.protector,
-            agreement_id=hub.agreement(LENDER, DATASET),
-            identifiers={"mobile": mobile},
-            asked_by="test",
-            request_id="req_explain_cap",
-            now=now,
-        )
-        session.rollback()
-    return explained["fetch_cap"]
+    agreement_id = hub.agreement(LENDER, DATASET)
+    return explained(hub, agreement_id=agreement_id, mobile=mobile, now=now)["fetch_cap"]
 
 
 def cap_decisions(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
