@@ -15,8 +15,10 @@ from hub.runtime import Runtime
 from hub.settings import PROJECT_ROOT, Settings
 from hub.store.db import unit_of_work
 from hub.store.migrate import upgrade
+from tests.support.browser import chromium
 from tests.support.databases import TestDatabases
 from tests.support.hub import TEST_ISSUER, HubEnv, build_env
+from tests.support.served import served_in_thread
 
 TEST_CONSUMERS = 60
 GENEROUS_RATE_LIMITS = {
@@ -87,3 +89,17 @@ def hub(
     with env.client:
         yield env
     env.runtime.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def base_url(hub: HubEnv) -> Iterator[str]:
+    """The module's hub served over HTTP on loopback (for a real browser)."""
+    with served_in_thread(hub.client.app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium (Debian's) for the module's browser tests."""
+    with chromium() as launched:
+        yield launched

@@ -5,11 +5,10 @@ erasure forgets the subject's counts; on PostgreSQL two transactions never share
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from consent.fetches import (
     claim_fetches,
@@ -24,6 +23,7 @@ from hub.store.base import utcnow
 from tests.consent.support import LENDER, PURPOSE, owners
 from tests.support.consents import grant_capped
 from tests.support.hub import HubEnv
+from tests.support.locks import waits_for_a_lock
 
 USED: set[str] = set()
 
@@ -128,22 +128,6 @@ def test_a_consents_overview_shows_the_fetches_counted_today(hub: HubEnv) -> Non
 # --- PostgreSQL: two transactions, one last fetch -------------------------------------------
 
 
-def _wait_until_blocked(hub: HubEnv, done: threading.Event) -> None:
-    """Until another connection waits on a lock (or the other thread finished: it did not)."""
-    with hub.runtime.engine.connect() as probe:
-        while not done.is_set():
-            waiting = probe.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-            probe.rollback()
-            if waiting:
-                return
-            time.sleep(0.01)
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("first_commits", [True, False])
 def test_two_transactions_never_share_the_last_fetch(hub: HubEnv, first_commits: bool) -> None:
@@ -169,7 +153,7 @@ def test_two_transactions_never_share_the_last_fetch(hub: HubEnv, first_commits:
 
     thread = threading.Thread(target=second)
     thread.start()
-    _wait_until_blocked(hub, done)
+    waits_for_a_lock(hub, done)  # or the other thread finished: it did not wait
     assert not done.is_set(), "the second claim must wait for the first transaction"
     if first_commits:
         first.commit()

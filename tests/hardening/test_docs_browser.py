@@ -4,21 +4,11 @@ leaving the hub."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.support.browser import BROWSER_MARKS, chromium
-from tests.support.hub import HubEnv
-from tests.support.served import served_in_thread
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def base_url(hub: HubEnv) -> Iterator[str]:
-    with served_in_thread(hub.client.app) as url:
-        yield url
 
 
 @pytest.mark.parametrize(

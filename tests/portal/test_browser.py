@@ -5,7 +5,6 @@ the whole journey of the issue. Screenshots go to
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,27 +12,14 @@ from sqlalchemy import select
 
 from consent.models import Consent, ConsentStatus
 from tests.portal.helpers import DATASET, LENDER, last_code, purpose_of, released_to
-from tests.support.browser import BROWSER_MARKS, chromium, screenshot
+from tests.support.browser import BROWSER_MARKS, screenshot
 from tests.support.hub import HubEnv
-from tests.support.served import served_in_thread
 
 INSURER = "insurer-anxin"
 SIZES_SKIP = {"desktop": 0, "phone": 1}
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def base_url(hub: HubEnv) -> Iterator[str]:
-    with served_in_thread(hub.client.app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as launched:
-        yield launched
 
 
 def _shot(page: object, name: str) -> None:

@@ -6,8 +6,6 @@ with a labelled field to grant fewer. Screenshots go to ``tests/artifacts/portal
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.portal.helpers import (
@@ -17,27 +15,14 @@ from tests.portal.helpers import (
     insurer_asks,
     last_code,
 )
-from tests.support.browser import BROWSER_MARKS, chromium, screenshot
+from tests.support.browser import BROWSER_MARKS, screenshot
 from tests.support.hub import HubEnv
-from tests.support.served import served_in_thread
 
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 #: A consumer of their own for each size.
 SIZES_SKIP = {"desktop": 0, "phone": 1}
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def base_url(hub: HubEnv) -> Iterator[str]:
-    with served_in_thread(hub.client.app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

@@ -5,10 +5,7 @@ on the consents page and in the consumer API; before any partner does, it says s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.consent.support import consumer_auth
@@ -17,17 +14,12 @@ from tests.portal.helpers import (
     LENDER,
     consumer_with_record,
     fetch_record_of,
-    last_code,
     new_client,
     purpose_of,
     sign_in,
 )
-from tests.support.browser import BROWSER_MARKS, chromium, screenshot
 from tests.support.consents import grant_to_role
 from tests.support.hub import HubEnv
-from tests.support.served import served_in_thread
-
-_Test = TypeVar("_Test", bound=Callable[..., Any])
 
 
 def _card(html: str, element_id: str) -> str:
@@ -36,7 +28,7 @@ def _card(html: str, element_id: str) -> str:
     return cards[element_id]
 
 
-def _every_lender(env: HubEnv, subject_id: str) -> str:
+def every_lender(env: HubEnv, subject_id: str) -> str:
     """A new consent letting every lender read the consumer's loan application; its id."""
     purpose = purpose_of(env, LENDER, env.agreement(LENDER, DATASET))
     return grant_to_role(env, role="lender", subject_id=subject_id, purpose=purpose)
@@ -51,7 +43,7 @@ def _received_by(env: HubEnv, subject_id: str, consent_id: str) -> object:
 
 def test_a_role_consent_names_the_partners_that_received_the_data(hub: HubEnv) -> None:
     consumer = consumer_with_record(hub, skip=3)
-    consent_id = _every_lender(hub, consumer.subject_id)
+    consent_id = every_lender(hub, consumer.subject_id)
     client: TestClient = new_client(hub)
     token = sign_in(hub, client, consumer.mobile)
 
@@ -86,49 +78,3 @@ def test_a_consent_naming_one_partner_has_no_recipients_line(hub: HubEnv) -> Non
     response = hub.client.get("/v1/me/consents", headers=consumer_auth(hub, consumer.subject_id))
     assert response.status_code == 200, response.text
     assert all(i["received_by"] is None for i in response.json()["items"])
-
-
-@pytest.fixture(scope="module")
-def base_url(hub: HubEnv) -> Iterator[str]:
-    with served_in_thread(hub.client.app) as url:
-        yield url
-
-
-def _in_chromium(test: _Test) -> _Test:
-    """The browser tests' marks, on this test only (the others need no browser)."""
-    for mark in BROWSER_MARKS:
-        test = mark(test)
-    return test
-
-
-@_in_chromium
-@pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_the_recipients_line_in_chromium(hub: HubEnv, base_url: str, size: str) -> None:
-    from playwright.sync_api import expect
-
-    # CI machines are shared: wait for pages as a patient person would, not 5 s.
-    expect.set_options(timeout=30_000)
-    consumer = consumer_with_record(hub, skip={"desktop": 5, "phone": 6}[size])
-    consent_id = _every_lender(hub, consumer.subject_id)
-    fetch_record_of(hub, consumer.subject_id)
-    lender = hub.partner(LENDER)["name"]
-    viewport = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
-    with chromium() as browser:
-        context = browser.new_context(viewport=viewport[size], locale="zh-CN")  # type: ignore[arg-type]
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(f"{base_url}/portal/")
-        page.get_by_label("手机号码或电子邮箱").fill(consumer.mobile)
-        page.get_by_role("button", name="发送验证码").click()
-        page.get_by_label("6 位验证码").fill(last_code(hub, consumer.mobile))
-        page.get_by_role("button", name="登录").click()
-        consent = page.locator(f"#consent-{consent_id}")
-        expect(consent.locator(".received")).to_have_text(
-            f"已根据此授权获取您数据的机构：{lender}。"
-        )
-        expect(page.get_by_role("heading", name="所有贷款机构")).to_be_visible()
-        screenshot(page, "portal", f"{size}-role-consent-zh")
-        page.get_by_role("button", name="English").click()
-        expect(consent.locator(".received")).to_have_text(f"Received your data under it: {lender}.")
-        screenshot(page, "portal", f"{size}-role-consent-en")
-        context.close()

@@ -5,31 +5,16 @@ look a subject up, verify the log, sign out. Screenshots go to ``tests/artifacts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import delete, select, update
 
 from hub.audit.models import AuditEvent, SignedTreeHead, TreeBlock
 from tests.portal.helpers import DemoConsumer, demo_consumers
 from tests.regulator.helpers import DATASET, LENDER, REGULATOR, pull
-from tests.support.browser import BROWSER_MARKS, chromium, screenshot
+from tests.support.browser import BROWSER_MARKS, screenshot
 from tests.support.hub import HubEnv
-from tests.support.served import served_in_thread
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def base_url(hub: HubEnv) -> Iterator[str]:
-    with served_in_thread(hub.client.app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as launched:
-        yield launched
 
 
 def _shot(page: object, name: str) -> None:

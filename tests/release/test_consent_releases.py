@@ -5,12 +5,11 @@ statement, and a role consent whose records were withheld leaves no row."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 
 from consent.models import ConsentNotification, ConsentRelease
 from hub.records.models import DataSubject
@@ -30,6 +29,7 @@ from tests.release.test_fetch_cap import (
 from tests.support.consents import grant_to_role
 from tests.support.explain import explained as explain_service
 from tests.support.hub import HubEnv
+from tests.support.locks import waits_for_a_lock
 
 
 def rows(hub: HubEnv) -> set[tuple[str, str]]:
@@ -95,23 +95,6 @@ def test_a_role_consent_is_recorded_once_released_and_not_when_withheld(
     assert rows(hub) == {(allowed, lender)}, f"{narrow} withheld: its claim given back"
 
 
-def _waits_for_a_lock(hub: HubEnv, done: threading.Event) -> bool:
-    """Whether, before ``done``, some session of this database waits for a row lock."""
-    with hub.runtime.engine.connect() as probe:
-        while not done.is_set():
-            waiting = probe.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-            probe.rollback()
-            if waiting:
-                return True
-            time.sleep(0.01)
-    return False
-
-
 def _in_thread(work: Callable[[], None]) -> tuple[threading.Thread, threading.Event]:
     done = threading.Event()
 
@@ -158,7 +141,7 @@ def test_a_pull_racing_a_withdrawal_withholds_once_it_commits(
     )
     pages = []
     thread, done = _in_thread(lambda: pages.append(pull(hub, "req_race_pull", utcnow())))
-    assert _waits_for_a_lock(hub, done), "the pull's release row waits for the withdrawal"
+    assert waits_for_a_lock(hub, done), "the pull's release row waits for the withdrawal"
     withdrawing.commit()
     withdrawing.close()
     thread.join()
@@ -194,7 +177,7 @@ def test_a_withdrawal_racing_a_pull_tells_the_puller(hub: HubEnv, without: list[
             session.commit()
 
     thread, done = _in_thread(withdraw)
-    assert _waits_for_a_lock(hub, done), "the withdrawal waits for the pull's release row"
+    assert waits_for_a_lock(hub, done), "the withdrawal waits for the pull's release row"
     pulling.commit()
     pulling.close()
     thread.join()

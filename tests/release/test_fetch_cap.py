@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 
 from consent.fetches import FETCHES_EXCEEDED, fetch_day
 from consent.models import ConsentFetchCount
@@ -31,6 +30,7 @@ from tests.consent.support import subject_of
 from tests.support.consents import grant_capped
 from tests.support.explain import explained
 from tests.support.hub import HubEnv
+from tests.support.locks import waits_for_a_lock
 
 LENDER = "lender-jinqiao"
 DATASET = "dealer-huadong.loan-applications"
@@ -323,18 +323,7 @@ def test_two_concurrent_pulls_never_both_get_the_last_fetch(
 
     thread = threading.Thread(target=second)
     thread.start()
-    with hub.runtime.engine.connect() as probe:
-        while not done.is_set():
-            waiting = probe.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-            probe.rollback()
-            if waiting:
-                break
-            time.sleep(0.01)
+    waits_for_a_lock(hub, done)
     assert not done.is_set(), "the second pull must wait for the first one's transaction"
     first.commit()
     first.close()
