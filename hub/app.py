@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hub import __version__
+from hub.api.db_gate import DatabaseGate
 from hub.api.docs import install_docs
 from hub.api.middleware import RequestContextMiddleware
 from hub.api.openapi import install_openapi
@@ -30,7 +31,6 @@ from hub.api.routes import (
     statistics,
     webhooks,
 )
-from hub.api.sqlite_gate import SQLiteGate
 from hub.observability import (
     DatabaseCollector,
     configure_logging,
@@ -87,8 +87,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         max_body_bytes=settings.max_body_bytes,
         hsts=settings.issuer.startswith("https://"),
     )
-    if runtime.engine.dialect.name == "sqlite":
-        app.add_middleware(SQLiteGate)
+    sqlite = runtime.engine.dialect.name == "sqlite"
+    app.add_middleware(DatabaseGate, permits=1 if sqlite else settings.db_concurrency)
     for module in (
         health,
         oauth,

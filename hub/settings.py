@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Public base URL of the hub: the token issuer and the audience of assertions.",
     )
+    db_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description=(
+            "PostgreSQL: requests a worker lets use the database at once (others wait their "
+            "turn on the event loop). SQLite always admits one."
+        ),
+    )
     policies_dir: Path = Field(default=PROJECT_ROOT / "policies")
     policy_engine: Literal["embedded", "opa"] = "embedded"
     opa_url: str = "http://127.0.0.1:8181"
