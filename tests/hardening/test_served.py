@@ -90,8 +90,6 @@ def test_many_concurrent_connections_get_no_500(under_load: list[httpx.Response]
             assert response.json()["type"].endswith("/unavailable")
         else:
             assert response.status_code == 200, response.text
-    # That every request is served (no 503) is the xfail in test_production_config.py: the
-    # database pool is smaller than the handler thread pool.
 
 
 def test_metrics_answer_a_local_scraper(server: Server) -> None:
