@@ -230,7 +230,8 @@ def profile_pipeline(hub: SeededHub, token: str, records: int, label: str) -> di
             }
             for k, v in top[:15]
         ],  # fmt: skip
-        "file": str(out.relative_to(ROOT)),
+        # a partial run writes beside its logs in /tmp (BENCH_RESULTS), outside the tree
+        "file": str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out),
     }
 
 
