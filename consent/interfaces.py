@@ -1,6 +1,7 @@
 """The small contracts through which the hub hands the consent service what it needs.
 
-``consent`` imports nothing of the hub but ``hub.store.base``; ``hub.runtime`` builds objects
+``consent`` imports nothing of the hub but ``hub.store.base`` and the SSRF guard
+(``hub.registry.netguard``, ``hub.registry.errors``); ``hub.runtime`` builds objects
 that satisfy these protocols (``hub.auth.keys.SigningKeys`` is a :class:`SigningKeyProvider`).
 """
 

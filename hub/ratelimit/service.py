@@ -15,8 +15,8 @@ and on SQLite (one writer), so every process and host shares one bucket.
 Leases: when a bucket is large, a process takes up to ``lease`` tokens in one statement and
 spends them locally for at most ``lease_seconds``. Tokens are debited from the shared bucket
 before they are spent, so leasing never lets a partner exceed its limit; at worst a lease that
-expires unused costs the partner those tokens. Small buckets (burst < 20) are never leased, so
-low limits are exact.
+expires unused costs the partner those tokens. A lease is at most a twentieth of the burst, so
+small buckets (burst < 40) are never leased and low limits are exact.
 
 Besides :meth:`RateLimiter.check`, a few exact operations (never leased) for limits that must
 reserve before they know what a request will cost (the token endpoint's failure buckets,
