@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
+from hub.audit import query_events
+from hub.audit.models import AuditEvent
 from hub.store.db import make_engine
 from hub.store.migrate import alembic_config, upgrade
 from hub.store.models import metadata
@@ -53,5 +59,50 @@ def test_records_occurred_at_goes_down_and_up_again(databases: TestDatabases) ->
         assert "occurred_at" not in columns()
         upgrade(url)
         assert "occurred_at" in columns()
+    finally:
+        engine.dispose()
+
+
+def test_old_sqlite_audit_times_are_rewritten_in_the_stored_form(databases: TestDatabases) -> None:
+    """0012: events appended alone by the fourth round's code stored their time as the
+    driver's datetime text (``...+00:00``), which range filters compare as text; after the
+    upgrade they hold the form every other row does, and an exact ``since`` finds them."""
+    if databases.is_postgres:
+        pytest.skip("PostgreSQL stores a timestamp, not text: 0012 does nothing there")
+    url = databases.new("migrations_audit_time")
+    upgrade(url, "0011")
+    engine = make_engine(url)
+    stored = [
+        (0, "2026-11-20 05:30:00.123456+00:00"),  # the old text, with microseconds
+        (1, "2026-11-20 05:31:00+00:00"),  # the old text of a whole second
+        (2, "2026-11-20 05:32:00.500000"),  # already in the stored form
+    ]
+    try:
+        with engine.begin() as connection:
+            for index, created_at in stored:
+                connection.execute(
+                    text(
+                        'INSERT INTO audit_events ("index", event_id, created_at, kind,'
+                        " canonical, leaf_hash) VALUES (:i, :e, :t, 'test', '{}', :h)"
+                    ),
+                    {"i": index, "e": f"evt_{index}", "t": created_at, "h": b"\0" * 32},
+                )
+        upgrade(url)
+        with engine.connect() as connection:
+            texts = connection.execute(
+                text('SELECT created_at FROM audit_events ORDER BY "index"')
+            ).scalars()
+            assert list(texts) == [
+                "2026-11-20 05:30:00.123456",
+                "2026-11-20 05:31:00.000000",
+                "2026-11-20 05:32:00.500000",
+            ]
+        with Session(engine) as session:
+            exact = datetime(2026, 11, 20, 5, 31, tzinfo=UTC)
+            found = query_events(session, since=exact, until=exact + timedelta(seconds=1))
+            assert [e.index for e in found] == [1]
+            first = session.get(AuditEvent, 0)
+            assert first is not None
+            assert first.created_at == datetime(2026, 11, 20, 5, 30, 0, 123456, tzinfo=UTC)
     finally:
         engine.dispose()
