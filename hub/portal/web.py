@@ -200,7 +200,9 @@ def with_session(context: ContextDep, session: SessionDep) -> Context:
 FormPage = Annotated[Context, Depends(with_session)]
 
 
-def checked(
+# The checks below read only what ``get_context`` loaded: ``async``, so each costs no thread
+# hop (FastAPI runs a sync dependency in the thread pool).
+async def checked(
     context: ContextDep, csrf_token: Annotated[str | None, Form(max_length=128)] = None
 ) -> Context:
     """Every form post: the session's CSRF token must come back (403 otherwise)."""
@@ -218,14 +220,18 @@ class Consumer:
     subject_id: str
 
 
-def signed_in(context: ContextDep) -> Consumer:
+def _consumer(context: Context) -> Consumer:
     if context.subject_id is None:
         raise SignInRequiredError()
     return Consumer(context, context.subject_id)
 
 
-def checked_consumer(context: Checked) -> Consumer:
-    return signed_in(context)
+async def signed_in(context: ContextDep) -> Consumer:
+    return _consumer(context)
+
+
+async def checked_consumer(context: Checked) -> Consumer:
+    return _consumer(context)
 
 
 SignedIn = Annotated[Consumer, Depends(signed_in)]

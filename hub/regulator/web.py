@@ -153,7 +153,9 @@ def get_context(request: Request, dashboard: DashboardDep, session: SessionDep) 
 ContextDep = Annotated[Context, Depends(get_context)]
 
 
-def with_session(context: ContextDep) -> Context:
+# The dependencies below read only what ``get_context`` loaded (and sign an anonymous session
+# in memory): ``async``, so each costs no thread hop (FastAPI runs a sync one in the pool).
+async def with_session(context: ContextDep) -> Context:
     """Pages with a form: make sure there is a session (anonymous if need be) for its CSRF."""
     if context.session is None:
         context.new_session = context.dashboard.sessions.anonymous()
@@ -163,7 +165,7 @@ def with_session(context: ContextDep) -> Context:
 FormPage = Annotated[Context, Depends(with_session)]
 
 
-def checked(
+async def checked(
     context: ContextDep, csrf_token: Annotated[str | None, Form(max_length=128)] = None
 ) -> Context:
     """Every form post: the session's CSRF token must come back (403 otherwise)."""
@@ -182,14 +184,18 @@ class SignedIn:
     session: RegulatorSession
 
 
-def signed_in(context: ContextDep) -> SignedIn:
+def _signed_in(context: Context) -> SignedIn:
     if context.regulator is None or context.session is None:
         raise SignInRequiredError()
     return SignedIn(context, context.regulator, context.session)
 
 
-def checked_signed_in(context: Checked) -> SignedIn:
-    return signed_in(context)
+async def signed_in(context: ContextDep) -> SignedIn:
+    return _signed_in(context)
+
+
+async def checked_signed_in(context: Checked) -> SignedIn:
+    return _signed_in(context)
 
 
 SignedInDep = Annotated[SignedIn, Depends(signed_in)]
