@@ -15,6 +15,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     BigInteger,
+    Connection,
     Index,
     Integer,
     LargeBinary,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -145,3 +147,31 @@ AUDIT_TABLES: list[Table] = [
     cast(Table, Cosignature.__table__),
 ]
 """The audit log's tables (for ``metadata.create_all(engine, tables=AUDIT_TABLES)`` in tests)."""
+
+
+#: PostgreSQL: the next free index, read after the append lock is granted, in one round trip.
+#: A ``VOLATILE`` SQL function takes a fresh snapshot for each of its statements (READ
+#: COMMITTED), so the ``MAX`` sees the row of the transaction that held the lock before; one
+#: statement taking the lock and reading the highest index could not (its snapshot predates
+#: the wait).
+NEXT_INDEX_FUNCTION = "tollhouse_audit_next_index"
+NEXT_INDEX_FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION {NEXT_INDEX_FUNCTION}(lock_key bigint) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+    SELECT pg_advisory_xact_lock(lock_key);
+    SELECT COALESCE(MAX("index"), -1) + 1 FROM audit_events;
+$$
+"""
+
+
+# Made wherever the table is (migrations create it in 0013; ``create_all`` in tests here).
+@event.listens_for(AuditEvent.__table__, "after_create")
+def _create_next_index_function(target: Table, connection: Connection, **_: Any) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(NEXT_INDEX_FUNCTION_SQL)
+
+
+@event.listens_for(AuditEvent.__table__, "before_drop")
+def _drop_next_index_function(target: Table, connection: Connection, **_: Any) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {NEXT_INDEX_FUNCTION}(bigint)")

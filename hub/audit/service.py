@@ -5,8 +5,10 @@ caller commits, and the release must not be returned before that commit. Indices
 under one lock, so they are gap-free and in commit order across hub processes:
 
 - PostgreSQL: ``pg_advisory_xact_lock(AUDIT_APPEND_LOCK)`` is taken before reading the highest
-  index and held until the caller's transaction ends. The caller's transaction must run at
-  READ COMMITTED (PostgreSQL's default), so the read after the lock sees the previous holder's row.
+  index and held until the caller's transaction ends; both in one round trip, by a ``VOLATILE``
+  SQL function whose read takes its own snapshot once the lock is granted
+  (``hub.audit.models.NEXT_INDEX_FUNCTION``). The caller's transaction must run at READ
+  COMMITTED (PostgreSQL's default), so the read after the lock sees the previous holder's row.
 - SQLite: a no-op write takes the database's write lock before the read, held until commit.
   If the caller's transaction already read before appending, begin it with ``BEGIN IMMEDIATE``.
 """
@@ -52,7 +54,13 @@ from hub.audit.merkle import (
     node_hash,
     root_hash,
 )
-from hub.audit.models import AuditEvent, AuditEventSubject, SignedTreeHead, TreeBlock
+from hub.audit.models import (
+    NEXT_INDEX_FUNCTION,
+    AuditEvent,
+    AuditEventSubject,
+    SignedTreeHead,
+    TreeBlock,
+)
 from hub.store.base import new_id, utcnow
 from hub.store.db import SQLITE_BEGINS_IMMEDIATE
 from hub.store.prebuilt import PrebuiltSelect, execute_driver_sql
@@ -78,6 +86,11 @@ _EVENTS = cast(Table, AuditEvent.__table__)
 # Run on the driver's cursor (the append lock is taken on every pull).
 _PG_APPEND_LOCK = PrebuiltSelect(
     select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+)
+# PostgreSQL: the append lock, then the highest index read after it is granted, in one round
+# trip (``hub.audit.models.NEXT_INDEX_FUNCTION``).
+_PG_LOCK_AND_NEXT_INDEX = PrebuiltSelect(
+    select(getattr(func, NEXT_INDEX_FUNCTION)(bindparam("key", type_=BigInteger)))
 )
 # Matches no row, but takes SQLite's write lock (held until commit) before the index is read.
 _SQLITE_WRITE_LOCK = update(_EVENTS).where(_EVENTS.c.index < 0).values(kind=_EVENTS.c.kind)
@@ -166,15 +179,6 @@ def _insert_one_event(conn: Connection, row: list[Any], subjects: list[str]) -> 
     return True
 
 
-def _lock_for_append(conn: Connection) -> None:
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        _PG_APPEND_LOCK.rows(conn, {"key": AUDIT_APPEND_LOCK})
-    elif dialect == "sqlite" and not conn.info.get(SQLITE_BEGINS_IMMEDIATE):
-        # The hub's own engines already hold the lock (BEGIN IMMEDIATE); others take it here.
-        conn.execute(_SQLITE_WRITE_LOCK)
-
-
 def _next_index(conn: Connection) -> int:
     (current,) = _MAX_INDEX.one(conn, {})
     return 0 if current is None else int(current) + 1
@@ -207,7 +211,12 @@ def _first_index(session: Session) -> int:
     ):
         return int(cached[2])
     conn = session.connection()
-    _lock_for_append(conn)
+    if conn.dialect.name == "postgresql":
+        (index,) = _PG_LOCK_AND_NEXT_INDEX.one(conn, {"key": AUDIT_APPEND_LOCK})
+        return int(index)
+    if not conn.info.get(SQLITE_BEGINS_IMMEDIATE):
+        # The hub's own engines already hold the lock (BEGIN IMMEDIATE); others take it here.
+        conn.execute(_SQLITE_WRITE_LOCK)
     return _next_index(conn)
 
 

@@ -153,7 +153,7 @@ def test_two_transactions_never_share_the_last_fetch(hub: HubEnv, first_commits:
 
     thread = threading.Thread(target=second)
     thread.start()
-    waits_for_a_lock(hub, done)  # or the other thread finished: it did not wait
+    waits_for_a_lock(hub.runtime.engine, done)  # or the other thread finished: it did not wait
     assert not done.is_set(), "the second claim must wait for the first transaction"
     if first_commits:
         first.commit()

@@ -141,7 +141,9 @@ def test_a_pull_racing_a_withdrawal_withholds_once_it_commits(
     )
     pages = []
     thread, done = _in_thread(lambda: pages.append(pull(hub, "req_race_pull", utcnow())))
-    assert waits_for_a_lock(hub, done), "the pull's release row waits for the withdrawal"
+    assert waits_for_a_lock(hub.runtime.engine, done), (
+        "the pull's release row waits for the withdrawal"
+    )
     withdrawing.commit()
     withdrawing.close()
     thread.join()
@@ -177,7 +179,9 @@ def test_a_withdrawal_racing_a_pull_tells_the_puller(hub: HubEnv, without: list[
             session.commit()
 
     thread, done = _in_thread(withdraw)
-    assert waits_for_a_lock(hub, done), "the withdrawal waits for the pull's release row"
+    assert waits_for_a_lock(hub.runtime.engine, done), (
+        "the withdrawal waits for the pull's release row"
+    )
     pulling.commit()
     pulling.close()
     thread.join()

@@ -323,7 +323,7 @@ def test_two_concurrent_pulls_never_both_get_the_last_fetch(
 
     thread = threading.Thread(target=second)
     thread.start()
-    waits_for_a_lock(hub, done)
+    waits_for_a_lock(hub.runtime.engine, done)
     assert not done.is_set(), "the second pull must wait for the first one's transaction"
     first.commit()
     first.close()

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from hub.audit import query_events
-from hub.audit.models import AuditEvent
+from hub.audit.models import NEXT_INDEX_FUNCTION, NEXT_INDEX_FUNCTION_SQL, AuditEvent
 from hub.store.db import make_engine
 from hub.store.migrate import alembic_config, upgrade
 from hub.store.models import metadata
@@ -104,5 +104,38 @@ def test_old_sqlite_audit_times_are_rewritten_in_the_stored_form(databases: Test
             first = session.get(AuditEvent, 0)
             assert first is not None
             assert first.created_at == datetime(2026, 11, 20, 5, 30, 0, 123456, tzinfo=UTC)
+    finally:
+        engine.dispose()
+
+
+def test_the_audit_index_function_goes_down_and_up_again(databases: TestDatabases) -> None:
+    """0013 makes the PostgreSQL function that takes the append lock and reads the next index
+    (the text the models create, so a database made either way runs the same) and drops it."""
+    if not databases.is_postgres:
+        pytest.skip("a PostgreSQL function: 0013 does nothing on SQLite")
+    url = databases.new("migrations_audit_function")
+    upgrade(url, "0012")
+    engine = make_engine(url)
+
+    def definition() -> str | None:
+        with engine.connect() as connection:
+            return connection.execute(
+                text(
+                    "SELECT pg_get_functiondef(to_regprocedure(:f))"
+                    " WHERE to_regprocedure(:f) IS NOT NULL"
+                ),
+                {"f": f"{NEXT_INDEX_FUNCTION}(bigint)"},
+            ).scalar()
+
+    try:
+        assert definition() is None
+        upgrade(url)
+        migrated = definition()
+        assert migrated is not None
+        with engine.begin() as connection:
+            connection.exec_driver_sql(NEXT_INDEX_FUNCTION_SQL)
+        assert definition() == migrated
+        command.downgrade(alembic_config(url), "0012")
+        assert definition() is None
     finally:
         engine.dispose()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import text
-
-from tests.support.hub import HubEnv
+from sqlalchemy import Engine, text
 
 _WAITING = text(
     "SELECT count(*) FROM pg_stat_activity "
@@ -15,10 +13,10 @@ _WAITING = text(
 )
 
 
-def waits_for_a_lock(env: HubEnv, done: threading.Event) -> bool:
+def waits_for_a_lock(engine: Engine, done: threading.Event) -> bool:
     """Whether, before ``done`` is set, some session of this database waits for a lock
     (polled from a connection of its own every 10 ms)."""
-    with env.runtime.engine.connect() as probe:
+    with engine.connect() as probe:
         while not done.is_set():
             waiting = probe.execute(_WAITING).scalar_one()
             probe.rollback()
