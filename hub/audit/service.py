@@ -83,8 +83,8 @@ class AppendedEvent:
 
 # Statements built once: building SQLAlchemy constructs costs more than running them on SQLite.
 _EVENTS = cast(Table, AuditEvent.__table__)
-# Run on the driver's cursor (the append lock is taken on every pull).
-_PG_APPEND_LOCK = PrebuiltSelect(
+# A PostgreSQL advisory lock, on the driver's cursor (on-demand signing: AUDIT_SIGN_LOCK).
+_PG_ADVISORY_LOCK = PrebuiltSelect(
     select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
 )
 # PostgreSQL: the append lock, then the highest index read after it is granted, in one round
@@ -486,7 +486,7 @@ def current_tree_head(session: Session, signer: LogSigner) -> TreeHead:
     if latest is not None and latest.size >= log_size(session):
         return _head_from_row(latest)
     if conn.dialect.name == "postgresql":
-        _PG_APPEND_LOCK.rows(conn, {"key": AUDIT_SIGN_LOCK})
+        _PG_ADVISORY_LOCK.rows(conn, {"key": AUDIT_SIGN_LOCK})
         latest = _latest_head_row(session)
         if latest is not None and latest.size >= log_size(session):
             return _head_from_row(latest)
