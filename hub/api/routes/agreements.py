@@ -59,11 +59,9 @@ StatusFilter = Annotated[str | None, Query(max_length=20, description="Only this
     response_model=AgreementList,
     summary="My agreements (as provider or recipient); all of them for regulators",
 )
-def list_agreements(
-    actor: ActorDep, session: SessionDep, status: StatusFilter = None
-) -> AgreementList:
+def list_agreements(actor: ActorDep, session: SessionDep, status: StatusFilter = None) -> Response:
     rows = registry.list_agreements(session, actor=actor, status=status)
-    return AgreementList(items=[AgreementPublic.model_validate(a) for a in rows])
+    return json_response(AgreementList(items=[AgreementPublic.model_validate(a) for a in rows]))
 
 
 # --- registry (issue 9): negotiation and lifecycle ---
@@ -112,9 +110,9 @@ def list_notices(
     caller: CallerDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> AgreementNoticeList:
+) -> Response:
     rows = registry.notices_of_partner(session, partner_id=caller.partner_id, limit=limit)
-    return AgreementNoticeList(items=[AgreementNoticePublic.of(n) for n in rows])
+    return json_response(AgreementNoticeList(items=[AgreementNoticePublic.of(n) for n in rows]))
 
 
 @router.get(
@@ -122,17 +120,15 @@ def list_notices(
     response_model=AgreementList,
     summary="Ended agreements whose recipient owes a deletion attestation (regulators)",
 )
-def attestations_due(caller: Auditor, session: SessionDep) -> AgreementList:
+def attestations_due(caller: Auditor, session: SessionDep) -> Response:
     rows = registry.deletion_attestations_due(session)
-    return AgreementList(items=[AgreementPublic.model_validate(a) for a in rows])
+    return json_response(AgreementList(items=[AgreementPublic.model_validate(a) for a in rows]))
 
 
 @router.get("/{agreement_id}", response_model=AgreementPublic, summary="One agreement")
-def get_agreement(
-    agreement_id: AgreementId, actor: ActorDep, session: SessionDep
-) -> AgreementPublic:
+def get_agreement(agreement_id: AgreementId, actor: ActorDep, session: SessionDep) -> Response:
     agreement = registry.get_agreement(session, actor=actor, agreement_id=agreement_id)
-    return AgreementPublic.model_validate(agreement)
+    return json_response(AgreementPublic.model_validate(agreement))
 
 
 @router.get(
@@ -140,10 +136,12 @@ def get_agreement(
     response_model=AgreementHistory,
     summary="Every transition: actor, party, reason, time (append-only)",
 )
-def history(agreement_id: AgreementId, actor: ActorDep, session: SessionDep) -> AgreementHistory:
+def history(agreement_id: AgreementId, actor: ActorDep, session: SessionDep) -> Response:
     rows = registry.agreement_history(session, actor=actor, agreement_id=agreement_id)
-    return AgreementHistory(
-        agreement_id=agreement_id, items=[AgreementEventPublic.of(e) for e in rows]
+    return json_response(
+        AgreementHistory(
+            agreement_id=agreement_id, items=[AgreementEventPublic.of(e) for e in rows]
+        )
     )
 
 

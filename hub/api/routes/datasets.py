@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from starlette.responses import Response
 
 from hub.api.deps import CallerDep, Publisher, RuntimeDep, SessionDep
+from hub.api.responses import json_response
 from hub.errors import PayloadTooLargeError
 from hub.records.schemas import PublishRequest, PublishResponse
 from hub.records.service import publish_records
@@ -29,9 +31,9 @@ DatasetId = Annotated[str, Path(max_length=128)]
 
 
 @router.get("", response_model=DatasetList, summary="Datasets I provide")
-def list_datasets(caller: CallerDep, session: SessionDep) -> DatasetList:
+def list_datasets(caller: CallerDep, session: SessionDep) -> Response:
     rows = registry.datasets_of_provider(session, partner_id=caller.partner_id)
-    return DatasetList(items=[DatasetPublic.of(d) for d in rows])
+    return json_response(DatasetList(items=[DatasetPublic.of(d) for d in rows]))
 
 
 # --- registry (issue 9): declaration and schema versions ---
@@ -70,8 +72,8 @@ def declare(
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic, summary="A dataset's description")
-def get_dataset(dataset_id: DatasetId, caller: CallerDep, session: SessionDep) -> DatasetPublic:
-    return DatasetPublic.of(registry.get_dataset(session, dataset_id=dataset_id))
+def get_dataset(dataset_id: DatasetId, caller: CallerDep, session: SessionDep) -> Response:
+    return json_response(DatasetPublic.of(registry.get_dataset(session, dataset_id=dataset_id)))
 
 
 @router.post(
@@ -110,11 +112,9 @@ def add_schema_version(
     response_model=SchemaVersionList,
     summary="Every schema version of a dataset",
 )
-def list_schema_versions(
-    dataset_id: DatasetId, caller: CallerDep, session: SessionDep
-) -> SchemaVersionList:
+def list_schema_versions(dataset_id: DatasetId, caller: CallerDep, session: SessionDep) -> Response:
     rows = registry.schema_versions(session, dataset_id=dataset_id)
-    return SchemaVersionList(items=[SchemaVersionPublic.of(v) for v in rows])
+    return json_response(SchemaVersionList(items=[SchemaVersionPublic.of(v) for v in rows]))
 
 
 @router.post(

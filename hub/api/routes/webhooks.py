@@ -55,9 +55,9 @@ def create_webhook(
 
 
 @router.get("/v1/webhooks", response_model=WebhookList, summary="My webhook endpoints")
-def list_webhooks(caller: Puller, session: SessionDep) -> WebhookList:
+def list_webhooks(caller: Puller, session: SessionDep) -> Response:
     rows = endpoints_of_partner(session, partner_id=caller.partner_id)
-    return WebhookList(items=[WebhookPublic.of(e) for e in rows])
+    return json_response(WebhookList(items=[WebhookPublic.of(e) for e in rows]))
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204, summary="Stop using an endpoint")
@@ -76,11 +76,11 @@ def list_notifications(
     session: SessionDep,
     unacknowledged: Annotated[bool, Query()] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> NotificationList:
+) -> Response:
     rows = notifications_of_partner(
         session, partner_id=caller.partner_id, unacknowledged=unacknowledged, limit=limit
     )
-    return NotificationList(items=[NotificationPublic.of(n) for n in rows])
+    return json_response(NotificationList(items=[NotificationPublic.of(n) for n in rows]))
 
 
 @router.post(
